@@ -1,0 +1,183 @@
+"""Anchors (the paper's "default boxes"): the fixed list of boxes SSD is handed.
+
+Each feature map of the network is a grid. On every cell of map k we centre the same few boxes:
+
+* a square of side ``s_k`` (the map's *scale*, a fraction of the image side);
+* an extra square of side ``sqrt(s_k * s_{k+1})``, between this map's scale and the next one's;
+* for each extra aspect ratio ``r`` of the map, a box ``w = s_k * sqrt(r)``, ``h = s_k / sqrt(r)``
+  and its turned twin with width and height swapped (ratio ``1/r``).
+
+Aspect ratio means width / height here, as in the SSD paper and torchvision's
+``DefaultBoxGenerator``. (Beware: torchvision's Faster R-CNN ``AnchorGenerator`` uses h / w.)
+
+Order of the boxes, the same as torchvision's: map by map (finest first); within a map, cell by
+cell in reading order (row 0 left to right, then row 1, ...); within a cell, the square ``s_k``,
+the extra square, then ``r_1``, ``1/r_1``, ``r_2``, ``1/r_2``, ... So box ``i`` of a map with
+``n`` boxes per cell sits in cell ``i // n`` and is box type ``i % n``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+# The SSD paper spreads the scales of its feature maps evenly from S_MIN to S_MAX.
+S_MIN = 0.2
+S_MAX = 0.9
+
+# SSD300: six feature maps, from conv4_3 (38 x 38) down to conv11_2 (1 x 1).
+SSD300_FEATURE_MAP_SIZES = (38, 19, 10, 5, 3, 1)
+# Extra aspect ratios per map; [2] means {2, 1/2}, [2, 3] means {2, 1/2, 3, 1/3}.
+SSD300_ASPECT_RATIOS = ((2,), (2, 3), (2, 3), (2, 3), (2,), (2,))
+# On PASCAL VOC the paper gives the finest map (conv4_3) the scale 0.1 and the other five maps
+# S_MIN..S_MAX. (The COCO setting uses 0.07 and 0.15..0.9 instead.)
+SSD300_VOC_FIRST_SCALE = 0.1
+
+
+def paper_scales(num_maps: int, s_min: float = S_MIN, s_max: float = S_MAX) -> list[float]:
+    """The paper's scales ``s_k = s_min + (s_max - s_min) (k - 1) / (m - 1)``, k = 1..m.
+
+    Returns ``num_maps + 1`` numbers: the formula continued one step to k = m + 1, because the
+    last map's extra square box ``sqrt(s_m * s_{m+1})`` needs a next scale.
+    """
+    if not isinstance(num_maps, int) or num_maps < 1:
+        raise ValueError(f"expected num_maps as an integer >= 1, got {num_maps!r}")
+    if not 0 < s_min <= s_max:
+        raise ValueError(f"expected 0 < s_min <= s_max, got s_min={s_min}, s_max={s_max}")
+    if num_maps == 1:
+        return [s_min, s_max]
+    step = (s_max - s_min) / (num_maps - 1)
+    return [s_min + step * k for k in range(num_maps + 1)]
+
+
+def anchors_per_location(aspect_ratios: Sequence[Sequence[float]]) -> list[int]:
+    """Boxes per cell on each map: 2 squares + 2 per extra aspect ratio. Sizes a model's heads."""
+    return [2 + 2 * len(ratios) for ratios in _check_aspect_ratios(aspect_ratios)]
+
+
+def make_anchors(
+    feature_map_sizes: Sequence[int | tuple[int, int]],
+    scales: Sequence[float],
+    aspect_ratios: Sequence[Sequence[float]],
+    clip: bool = True,
+) -> Tensor:
+    """Every anchor box of every feature map, in the order described in the module docstring.
+
+    Args:
+        feature_map_sizes: one entry per map, ``f`` for an f x f grid or ``(rows, cols)``.
+        scales: ``len(feature_map_sizes) + 1`` box sizes, fractions of the image side; the last
+            one only feeds the last map's extra square box.
+        aspect_ratios: per map, the extra ratios (width / height, each > 0 and not 1); each also
+            brings its inverse, so ``[2, 3]`` gives 2, 1/2, 3, 1/3.
+        clip: cap each width and height at 1 (the whole image), as torchvision does. Centres stay
+            where they are, so a box near the border may still stick out of the image.
+
+    Returns:
+        Tensor[A, 4]: cxcywh, fractions of the image.
+    """
+    sizes = _check_sizes(feature_map_sizes)
+    ratios = _check_aspect_ratios(aspect_ratios)
+    if len(ratios) != len(sizes):
+        raise ValueError(
+            f"expected one list of aspect ratios per feature map ({len(sizes)}), got {len(ratios)}"
+        )
+    scales = _check_scales(scales, len(sizes))
+    per_map = []
+    for k, (rows, cols) in enumerate(sizes):
+        centres = _cell_centres(rows, cols)  # (rows * cols, 2)
+        wh = _box_sizes(scales[k], scales[k + 1], ratios[k])  # (n, 2)
+        if clip:
+            wh = wh.clamp(0, 1)
+        # Every cell gets every box size: (cells, n, 2) + (cells, n, 2) -> (cells * n, 4).
+        cells, n = centres.shape[0], wh.shape[0]
+        boxes = torch.cat((centres[:, None, :].expand(cells, n, 2), wh.expand(cells, n, 2)), dim=-1)
+        per_map.append(boxes.reshape(-1, 4))
+    return torch.cat(per_map)
+
+
+def ssd300_anchors(scales: Sequence[float] | None = None, clip: bool = True) -> Tensor:
+    """The 8732 anchors of SSD300 (cxcywh fractions); scales default to the paper's VOC setting."""
+    if scales is None:
+        scales = [SSD300_VOC_FIRST_SCALE] + paper_scales(len(SSD300_FEATURE_MAP_SIZES) - 1)
+    return make_anchors(SSD300_FEATURE_MAP_SIZES, scales, SSD300_ASPECT_RATIOS, clip=clip)
+
+
+def _cell_centres(rows: int, cols: int) -> Tensor:
+    """Cell (i, j) has centre ((j + 0.5) / cols, (i + 0.5) / rows); reading order. (rows*cols, 2)"""
+    xs = (torch.arange(cols, dtype=torch.float32) + 0.5) / cols
+    ys = (torch.arange(rows, dtype=torch.float32) + 0.5) / rows
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((grid_x.reshape(-1), grid_y.reshape(-1)), dim=-1)
+
+
+def _box_sizes(s_k: float, s_next: float, ratios: Sequence[float]) -> Tensor:
+    """(width, height) of the boxes of one cell, in the documented order. -> (n, 2)"""
+    s_extra = math.sqrt(s_k * s_next)
+    wh = [[s_k, s_k], [s_extra, s_extra]]
+    for r in ratios:
+        w, h = s_k * math.sqrt(r), s_k / math.sqrt(r)
+        wh += [[w, h], [h, w]]
+    return torch.tensor(wh, dtype=torch.float32)
+
+
+def _check_sizes(feature_map_sizes) -> list[tuple[int, int]]:
+    if isinstance(feature_map_sizes, int) or len(feature_map_sizes) == 0:
+        raise ValueError(
+            f"expected a non-empty list of feature map sizes such as [38, 19], "
+            f"got {feature_map_sizes!r}"
+        )
+    sizes = []
+    for size in feature_map_sizes:
+        pair = (size, size) if isinstance(size, int) else tuple(size)
+        if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
+            raise ValueError(
+                f"expected each feature map size as an integer >= 1 or (rows, cols), got {size!r}"
+            )
+        sizes.append(pair)
+    return sizes
+
+
+def _check_scales(scales, num_maps: int) -> list[float]:
+    scales = [float(s) for s in scales]
+    if len(scales) != num_maps + 1:
+        raise ValueError(
+            f"expected {num_maps + 1} scales for {num_maps} feature maps (one extra for the last "
+            f"map's extra square box), got {len(scales)}"
+        )
+    if not all(math.isfinite(s) and s > 0 for s in scales):
+        raise ValueError(f"expected scales > 0, as fractions of the image side, got {scales}")
+    if max(scales) > 10:
+        raise ValueError(
+            f"expected scales as fractions of the image side (around 0.1..1), got {scales}; "
+            "are these pixels?"
+        )
+    return scales
+
+
+def _check_aspect_ratios(aspect_ratios) -> list[list[float]]:
+    checked = []
+    for k, ratios in enumerate(aspect_ratios):
+        if isinstance(ratios, (int, float)):
+            raise ValueError(
+                f"expected a list of extra aspect ratios per feature map, got {ratios!r} for map "
+                f"{k}; write [[2], [2, 3]] rather than [2, 3]"
+            )
+        ratios = [float(r) for r in ratios]
+        for r in ratios:
+            if not (math.isfinite(r) and r > 0) or math.isclose(r, 1.0):
+                raise ValueError(
+                    f"expected extra aspect ratios > 0 and not 1 (the squares are always "
+                    f"included), got {r} for map {k}"
+                )
+        # r and 1/r give the same pair of boxes, so either repeat would duplicate anchors.
+        keys = [round(max(r, 1 / r), 9) for r in ratios]
+        if len(set(keys)) != len(keys):
+            raise ValueError(
+                f"expected each aspect ratio once per map (r already brings 1/r), got {ratios} "
+                f"for map {k}: that would make duplicate anchors"
+            )
+        checked.append(ratios)
+    return checked
