@@ -1,0 +1,13 @@
+"""ssd-lesson: the SSD object detector, one concept per module.
+
+* ``ssd_lesson.boxes``: box formats, area, IoU.
+* ``ssd_lesson.anchors``: the fixed anchor boxes ("default boxes").
+* ``ssd_lesson.matching``: which anchor is responsible for which object.
+* ``ssd_lesson.plotting``: pictures of boxes, anchors and matches.
+* ``ssd_lesson.widgets``: interactive explorers for the lessons.
+* ``ssd_lesson.exercises``: self-checks for the lessons' exercises.
+
+Boxes are xyxy fractions of the image unless a name says otherwise; class 0 is background.
+"""
+
+__version__ = "0.1.0"

@@ -131,7 +131,10 @@ def _check_sizes(feature_map_sizes) -> list[tuple[int, int]]:
         )
     sizes = []
     for size in feature_map_sizes:
-        pair = (size, size) if isinstance(size, int) else tuple(size)
+        try:
+            pair = (size, size) if isinstance(size, int) else tuple(size)
+        except TypeError:  # a float or None: not a size, and not a (rows, cols) pair either
+            pair = ()
         if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
             raise ValueError(
                 f"expected each feature map size as an integer >= 1 or (rows, cols), got {size!r}"

@@ -1,0 +1,166 @@
+"""Self-checks for the lessons' exercises.
+
+Each ``check_...`` function takes your answer, prints whether it is right and, if not, a hint.
+It never prints the answer. It returns True or False so that a notebook can assert on it.
+The toy problems the exercises refer to live here too, so that the check and the lesson use
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ssd_lesson.anchors import make_anchors
+from ssd_lesson.boxes import box_iou
+from ssd_lesson.matching import BACKGROUND, match_anchors
+
+# How close a numeric answer must be to count as right.
+TOLERANCE = 1e-3
+
+
+def _report(right: bool, what: str, hint: str) -> bool:
+    if right:
+        print(f"✓ Right: {what}.")
+    else:
+        print(f"✗ Not yet: {what}. Hint: {hint}")
+    return right
+
+
+def _close(answer, expected: float) -> bool:
+    try:
+        return math.isclose(float(answer), expected, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+    except (TypeError, ValueError):
+        return False
+
+
+# ------------------------------------------------------------------ lesson 00
+
+
+def check_outputs_per_anchor(answer, num_classes: int = 20) -> bool:
+    """How many numbers does SSD output for one anchor when there are ``num_classes`` classes?"""
+    return _report(
+        _close(answer, 4 + num_classes + 1),
+        f"numbers per anchor with {num_classes} object classes",
+        "count the box numbers and the class scores; do not forget the background class.",
+    )
+
+
+def check_total_outputs(answer, num_anchors: int = 8732, num_classes: int = 20) -> bool:
+    """How many numbers does SSD output for a whole image?"""
+    return _report(
+        _close(answer, num_anchors * (4 + num_classes + 1)),
+        f"numbers for {num_anchors} anchors and {num_classes} classes",
+        "multiply the anchor count by the numbers per anchor.",
+    )
+
+
+LEARNED_OR_FIXED = {
+    "anchor positions": "fixed",
+    "anchor sizes": "fixed",
+    "offsets": "learned",
+    "class scores": "learned",
+    "which anchor matches which object": "fixed",
+}
+
+
+def check_learned_or_fixed(answer: dict) -> bool:
+    """Label each item of ``LEARNED_OR_FIXED`` as "learned" (predicted) or "fixed" (given)."""
+    if not isinstance(answer, dict) or set(answer) != set(LEARNED_OR_FIXED):
+        return _report(
+            False, "learned or fixed", f"answer with a dict keyed by {list(LEARNED_OR_FIXED)}."
+        )
+    wrong = [k for k, v in answer.items() if str(v).lower() != LEARNED_OR_FIXED[k]]
+    return _report(
+        not wrong,
+        "which parts are learned and which are fixed",
+        f"look again at {wrong}: does the network's output change it, or is it decided before?",
+    )
+
+
+# ------------------------------------------------------------------ lesson 01
+
+IOU_EXERCISE_BOXES = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75]])
+
+
+def check_iou(answer) -> bool:
+    """The IoU of the two boxes in ``IOU_EXERCISE_BOXES``, worked out by hand."""
+    expected = float(box_iou(IOU_EXERCISE_BOXES[:1], IOU_EXERCISE_BOXES[1:]))
+    return _report(
+        _close(answer, expected),
+        "IoU of the two exercise boxes",
+        "the overlap is a square; the union is both areas minus the overlap (counted twice).",
+    )
+
+
+def check_anchor_size(width, height, scale: float = 0.4, ratio: float = 3.0) -> bool:
+    """Width and height of the anchor with scale ``scale`` and aspect ratio ``ratio`` (w / h)."""
+    right = _close(width, scale * math.sqrt(ratio)) and _close(height, scale / math.sqrt(ratio))
+    return _report(
+        right,
+        f"size of the anchor with scale {scale} and ratio {ratio}",
+        "width / height must equal the ratio and width * height must equal scale squared.",
+    )
+
+
+SSD512_FEATURE_MAP_SIZES = (64, 32, 16, 8, 4, 2, 1)
+SSD512_ASPECT_RATIOS = ((2,), (2, 3), (2, 3), (2, 3), (2, 3), (2,), (2,))
+
+
+def check_ssd512_anchor_count(answer) -> bool:
+    """How many anchors does SSD512 have (maps and ratios in SSD512_FEATURE_MAP_SIZES / _RATIOS)?"""
+    scales = [0.1 + 0.1 * k for k in range(len(SSD512_FEATURE_MAP_SIZES) + 1)]
+    expected = len(make_anchors(SSD512_FEATURE_MAP_SIZES, scales, SSD512_ASPECT_RATIOS))
+    return _report(
+        _close(answer, expected),
+        "SSD512's anchor count",
+        "cells per map times boxes per cell (2 + 2 per extra ratio), summed over the maps.",
+    )
+
+
+# ------------------------------------------------------------------ lesson 02
+
+# A toy matching problem: five anchors and two objects, numbers you can check by eye.
+TOY_ANCHORS = torch.tensor(
+    [
+        [0.0, 0.0, 0.5, 0.5],
+        [0.5, 0.0, 1.0, 0.5],
+        [0.0, 0.5, 0.5, 1.0],
+        [0.5, 0.5, 1.0, 1.0],
+        [0.25, 0.25, 0.75, 0.75],
+    ]
+)
+TOY_OBJECTS = torch.tensor([[0.05, 0.05, 0.45, 0.5], [0.55, 0.6, 0.7, 0.8]])
+
+
+def check_forced_anchor(answer) -> bool:
+    """Which anchor of TOY_ANCHORS is object 1 of TOY_OBJECTS forced onto (rule 1)?"""
+    expected = int(box_iou(TOY_OBJECTS, TOY_ANCHORS)[1].argmax())
+    return _report(
+        answer == expected,
+        "object 1's forced anchor",
+        "look at row 1 of the IoU table and find its largest entry.",
+    )
+
+
+def check_positives_at(answer, iou_threshold: float) -> bool:
+    """How many of TOY_ANCHORS are positives (matched to some object) at ``iou_threshold``?"""
+    expected = int((match_anchors(TOY_ANCHORS, TOY_OBJECTS, iou_threshold) != BACKGROUND).sum())
+    return _report(
+        answer == expected,
+        f"number of positive anchors at threshold {iou_threshold}",
+        "count anchors whose best IoU reaches the threshold, then add forced anchors not counted.",
+    )
+
+
+def check_collision_winner(answer) -> bool:
+    """Two identical objects want the same anchor. Which one (0 or 1) gets it in ssd-lesson?"""
+    twins = torch.cat([TOY_OBJECTS[:1], TOY_OBJECTS[:1]])
+    contested_anchor = int(box_iou(twins[:1], TOY_ANCHORS).argmax())
+    expected = int(match_anchors(TOY_ANCHORS, twins)[contested_anchor])
+    return _report(
+        answer == expected,
+        "the winner of a collision",
+        "read the 'collisions' convention in the docstring of ssd_lesson.matching.",
+    )

@@ -1,0 +1,175 @@
+"""Pictures of images, boxes, anchors and matches, drawn with matplotlib.
+
+Every function draws on a matplotlib ``Axes`` you pass in, in image-fraction coordinates
+(0..1 across, 0..1 down), so the same function serves a notebook figure and a widget.
+Colours come from the Okabe-Ito palette, which colour-blind readers can tell apart.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import matplotlib.cbook
+import matplotlib.image
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.figure import Figure
+
+from ssd_lesson.boxes import as_boxes, cxcywh_to_xyxy
+
+GROUND_TRUTH_COLOR = "#009E73"  # bluish green
+FORCED_COLOR = "#D55E00"  # vermillion: rule 1, an object's best anchor
+THRESHOLD_COLOR = "#0072B2"  # blue: rule 2, IoU above the threshold
+BACKGROUND_COLOR = "#999999"  # grey: matched nothing
+ANCHOR_COLOR = "#E69F00"  # orange: an anchor, before any matching
+PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+
+
+def sample_photo() -> np.ndarray:
+    """A real photograph shipped with matplotlib (Grace Hopper), as an (H, W, 3) float array."""
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
+        return matplotlib.image.imread(file).astype(np.float32) / 255.0
+
+
+def show_image(ax: Axes, image=None, title: str | None = None) -> Axes:
+    """Show an image stretched over [0, 1] x [0, 1], or a blank canvas if ``image`` is None.
+
+    ``image`` may be an (H, W, 3) array or a (3, H, W) tensor. The y axis points down, as in
+    image coordinates, and the axes keep the image's proportions.
+    """
+    ax.set_xlim(0, 1)
+    ax.set_ylim(1, 0)
+    if image is None:
+        ax.set_facecolor("white")
+        ax.set_aspect("equal")
+    else:
+        if isinstance(image, torch.Tensor):
+            image = image.detach().cpu().permute(1, 2, 0).numpy()
+        height, width = image.shape[:2]
+        ax.imshow(image, extent=(0, 1, 1, 0))
+        ax.set_aspect(height / width)
+    ax.set_xticks([0, 0.5, 1])
+    ax.set_yticks([0, 0.5, 1])
+    ax.tick_params(labelsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def draw_boxes(
+    ax: Axes,
+    boxes_xyxy,
+    color: str | Sequence[str] = ANCHOR_COLOR,
+    labels: Sequence[str] | None = None,
+    linewidth: float = 1.5,
+    linestyle: str = "-",
+    alpha: float = 1.0,
+) -> Axes:
+    """Outline xyxy boxes (fractions) on ``ax``, with an optional text label at each corner."""
+    boxes = as_boxes(boxes_xyxy, "boxes_xyxy").detach().cpu().numpy()
+    if len(boxes) == 0:
+        return ax
+    x1, y1, x2, y2 = boxes.T
+    corners = np.stack([np.stack(p, axis=-1) for p in ((x1, y1), (x2, y1), (x2, y2), (x1, y2))], 1)
+    # One collection for all boxes: thousands of anchors still draw in milliseconds.
+    ax.add_collection(
+        PolyCollection(
+            corners,
+            closed=True,
+            facecolors="none",
+            edgecolors=color,
+            linewidths=linewidth,
+            linestyles=linestyle,
+            alpha=alpha,
+        )
+    )
+    if labels is not None:
+        colors = [color] * len(boxes) if isinstance(color, str) else list(color)
+        for (bx, by), text, c in zip(corners[:, 0], labels, colors, strict=True):
+            ax.text(
+                bx,
+                by,
+                text,
+                color="white",
+                fontsize=7,
+                va="bottom",
+                ha="left",
+                bbox={"facecolor": c, "edgecolor": "none", "pad": 1, "alpha": 0.9},
+            )
+    return ax
+
+
+def draw_anchors(ax: Axes, anchors_cxcywh, color: str = ANCHOR_COLOR, **kwargs) -> Axes:
+    """Outline anchors given in cxcywh (as ``make_anchors`` returns them) and dot their centres."""
+    anchors = as_boxes(anchors_cxcywh, "anchors_cxcywh")
+    draw_boxes(ax, cxcywh_to_xyxy(anchors), color=color, **kwargs)
+    centres = anchors[:, :2].unique(dim=0).numpy()
+    ax.plot(centres[:, 0], centres[:, 1], ".", color=color, markersize=3)
+    return ax
+
+
+def draw_grid(ax: Axes, rows: int, cols: int, color: str = "white", alpha: float = 0.6) -> Axes:
+    """Draw the cell borders of a rows x cols feature map laid over the image."""
+    xs = np.linspace(0, 1, cols + 1)
+    ys = np.linspace(0, 1, rows + 1)
+    segments = [((x, 0), (x, 1)) for x in xs] + [((0, y), (1, y)) for y in ys]
+    ax.add_collection(LineCollection(segments, colors=color, linewidths=0.6, alpha=alpha))
+    return ax
+
+
+def draw_matches(ax: Axes, anchors_xyxy, gt_boxes, explanation, show_background=True) -> Axes:
+    """Colour anchors by the matching rule that picked them; ``explanation`` from explain_matches.
+
+    Forced matches (rule 1) are vermillion, threshold matches (rule 2) blue, background grey.
+    An anchor picked by both rules is drawn as forced.
+    """
+    anchors = as_boxes(anchors_xyxy, "anchors_xyxy")
+    forced = explanation.forced
+    threshold_only = explanation.above_threshold & ~forced
+    if show_background:
+        background = explanation.matched_gt < 0
+        draw_boxes(ax, anchors[background], BACKGROUND_COLOR, linewidth=0.5, alpha=0.35)
+    draw_boxes(ax, anchors[threshold_only], THRESHOLD_COLOR, linewidth=1.5)
+    draw_boxes(ax, anchors[forced], FORCED_COLOR, linewidth=2.5)
+    draw_boxes(ax, gt_boxes, GROUND_TRUTH_COLOR, linewidth=3, linestyle="--")
+    return ax
+
+
+def matching_legend(ax: Axes) -> Axes:
+    """A legend naming the colours of ``draw_matches``."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=GROUND_TRUTH_COLOR, lw=3, ls="--", label="ground truth"),
+        Line2D([], [], color=FORCED_COLOR, lw=2.5, label="forced (rule 1)"),
+        Line2D([], [], color=THRESHOLD_COLOR, lw=1.5, label="IoU ≥ threshold (rule 2)"),
+        Line2D([], [], color=BACKGROUND_COLOR, lw=1, label="background"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    return ax
+
+
+def matching_key_html() -> str:
+    """The colours of ``draw_matches`` as one line of HTML, for widgets."""
+    names = [
+        (GROUND_TRUTH_COLOR, "ground truth (dashed)"),
+        (FORCED_COLOR, "forced (rule 1)"),
+        (THRESHOLD_COLOR, "IoU ≥ threshold (rule 2)"),
+        (BACKGROUND_COLOR, "background"),
+    ]
+    spans = [
+        f'<span style="color:{color}; font-weight:bold">■ {name}</span>' for color, name in names
+    ]
+    return " &nbsp; ".join(spans)
+
+
+def render_png(draw: Callable[[Axes], object], size=(5.0, 4.0), dpi: int = 80) -> bytes:
+    """Draw with ``draw(ax)`` on a fresh figure and return PNG bytes (no pyplot, no display)."""
+    figure = Figure(figsize=size, dpi=dpi, layout="constrained")
+    draw(figure.add_subplot())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,39 @@
+"""Re-execute lessons in place so that their stored outputs are fresh (``make notebooks``).
+
+Each notebook runs top to bottom in a new kernel, from the notebooks/ folder, exactly as nbval
+will re-run it in ``make test``. Widget state is not stored: the explorers show their PNG
+snapshot where no widget manager runs (GitHub), and a live widget in JupyterLab.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+TIMEOUT_PER_CELL = 600  # seconds
+
+
+def run(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=TIMEOUT_PER_CELL,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()
+    notebook.metadata.pop("widgets", None)
+    nbformat.write(notebook, path)
+    print(f"{path}: {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: run_notebooks.py NOTEBOOK.ipynb [...]")
+    for name in sys.argv[1:]:
+        run(Path(name))
