@@ -1,7 +1,8 @@
 """Self-checks for the lessons' exercises.
 
-Each ``check_...`` function takes your answer, prints whether it is right and, if not, a hint.
-It never prints the answer. It returns True or False so that a notebook can assert on it.
+Each ``check_...`` function takes your answer and returns a ``Check``: it shows whether the
+answer is right and, if not, a hint. It never shows the answer. A ``Check`` is truthy when the
+answer is right, so tests and notebooks can ``assert`` on it.
 The toy problems the exercises refer to live here too, so that the check and the lesson use
 the same numbers.
 """
@@ -20,12 +21,22 @@ from ssd_lesson.matching import BACKGROUND, match_anchors
 TOLERANCE = 1e-3
 
 
-def _report(right: bool, what: str, hint: str) -> bool:
-    if right:
-        print(f"✓ Right: {what}.")
-    else:
-        print(f"✗ Not yet: {what}. Hint: {hint}")
-    return right
+class Check:
+    """The verdict on one answer: truthy if right; shows a hint if not."""
+
+    def __init__(self, right: bool, what: str, hint: str):
+        self.right = bool(right)
+        self.message = f"✓ Right: {what}." if right else f"✗ Not yet: {what}. Hint: {hint}"
+
+    def __bool__(self) -> bool:
+        return self.right
+
+    def __repr__(self) -> str:
+        return self.message
+
+
+def _report(right: bool, what: str, hint: str) -> Check:
+    return Check(right, what, hint)
 
 
 def _close(answer, expected: float) -> bool:
@@ -38,7 +49,7 @@ def _close(answer, expected: float) -> bool:
 # ------------------------------------------------------------------ lesson 00
 
 
-def check_outputs_per_anchor(answer, num_classes: int = 20) -> bool:
+def check_outputs_per_anchor(answer, num_classes: int = 20) -> Check:
     """How many numbers does SSD output for one anchor when there are ``num_classes`` classes?"""
     return _report(
         _close(answer, 4 + num_classes + 1),
@@ -47,7 +58,7 @@ def check_outputs_per_anchor(answer, num_classes: int = 20) -> bool:
     )
 
 
-def check_total_outputs(answer, num_anchors: int = 8732, num_classes: int = 20) -> bool:
+def check_total_outputs(answer, num_anchors: int = 8732, num_classes: int = 20) -> Check:
     """How many numbers does SSD output for a whole image?"""
     return _report(
         _close(answer, num_anchors * (4 + num_classes + 1)),
@@ -65,7 +76,7 @@ LEARNED_OR_FIXED = {
 }
 
 
-def check_learned_or_fixed(answer: dict) -> bool:
+def check_learned_or_fixed(answer: dict) -> Check:
     """Label each item of ``LEARNED_OR_FIXED`` as "learned" (predicted) or "fixed" (given)."""
     if not isinstance(answer, dict) or set(answer) != set(LEARNED_OR_FIXED):
         return _report(
@@ -84,7 +95,7 @@ def check_learned_or_fixed(answer: dict) -> bool:
 IOU_EXERCISE_BOXES = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75]])
 
 
-def check_iou(answer) -> bool:
+def check_iou(answer) -> Check:
     """The IoU of the two boxes in ``IOU_EXERCISE_BOXES``, worked out by hand."""
     expected = float(box_iou(IOU_EXERCISE_BOXES[:1], IOU_EXERCISE_BOXES[1:]))
     return _report(
@@ -94,7 +105,7 @@ def check_iou(answer) -> bool:
     )
 
 
-def check_anchor_size(width, height, scale: float = 0.4, ratio: float = 3.0) -> bool:
+def check_anchor_size(width, height, scale: float = 0.4, ratio: float = 3.0) -> Check:
     """Width and height of the anchor with scale ``scale`` and aspect ratio ``ratio`` (w / h)."""
     right = _close(width, scale * math.sqrt(ratio)) and _close(height, scale / math.sqrt(ratio))
     return _report(
@@ -108,7 +119,7 @@ SSD512_FEATURE_MAP_SIZES = (64, 32, 16, 8, 4, 2, 1)
 SSD512_ASPECT_RATIOS = ((2,), (2, 3), (2, 3), (2, 3), (2, 3), (2,), (2,))
 
 
-def check_ssd512_anchor_count(answer) -> bool:
+def check_ssd512_anchor_count(answer) -> Check:
     """How many anchors does SSD512 have (maps and ratios in SSD512_FEATURE_MAP_SIZES / _RATIOS)?"""
     scales = [0.1 + 0.1 * k for k in range(len(SSD512_FEATURE_MAP_SIZES) + 1)]
     expected = len(make_anchors(SSD512_FEATURE_MAP_SIZES, scales, SSD512_ASPECT_RATIOS))
@@ -134,7 +145,7 @@ TOY_ANCHORS = torch.tensor(
 TOY_OBJECTS = torch.tensor([[0.05, 0.05, 0.45, 0.5], [0.55, 0.6, 0.7, 0.8]])
 
 
-def check_forced_anchor(answer) -> bool:
+def check_forced_anchor(answer) -> Check:
     """Which anchor of TOY_ANCHORS is object 1 of TOY_OBJECTS forced onto (rule 1)?"""
     expected = int(box_iou(TOY_OBJECTS, TOY_ANCHORS)[1].argmax())
     return _report(
@@ -144,7 +155,7 @@ def check_forced_anchor(answer) -> bool:
     )
 
 
-def check_positives_at(answer, iou_threshold: float) -> bool:
+def check_positives_at(answer, iou_threshold: float) -> Check:
     """How many of TOY_ANCHORS are positives (matched to some object) at ``iou_threshold``?"""
     expected = int((match_anchors(TOY_ANCHORS, TOY_OBJECTS, iou_threshold) != BACKGROUND).sum())
     return _report(
@@ -154,7 +165,7 @@ def check_positives_at(answer, iou_threshold: float) -> bool:
     )
 
 
-def check_collision_winner(answer) -> bool:
+def check_collision_winner(answer) -> Check:
     """Two identical objects want the same anchor. Which one (0 or 1) gets it in ssd-lesson?"""
     twins = torch.cat([TOY_OBJECTS[:1], TOY_OBJECTS[:1]])
     contested_anchor = int(box_iou(twins[:1], TOY_ANCHORS).argmax())

@@ -28,10 +28,18 @@ ANCHOR_COLOR = "#E69F00"  # orange: an anchor, before any matching
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
 
 
-def sample_photo() -> np.ndarray:
-    """A real photograph shipped with matplotlib (Grace Hopper), as an (H, W, 3) float array."""
+def sample_photo(square: bool = True) -> np.ndarray:
+    """A real photograph shipped with matplotlib (Grace Hopper), as an (H, W, 3) float array.
+
+    With ``square=True`` (the default) it is cropped to its top square, as SSD300 sees a square
+    300 x 300 input; otherwise it is the full 600 x 512 photograph.
+    """
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-        return matplotlib.image.imread(file).astype(np.float32) / 255.0
+        photo = matplotlib.image.imread(file).astype(np.float32) / 255.0
+    if square:
+        side = min(photo.shape[:2])
+        photo = photo[:side, :side]
+    return photo
 
 
 def show_image(ax: Axes, image=None, title: str | None = None) -> Axes:
