@@ -124,7 +124,7 @@ def _box_sizes(s_k: float, s_next: float, ratios: Sequence[float]) -> Tensor:
 
 
 def _check_sizes(feature_map_sizes) -> list[tuple[int, int]]:
-    if isinstance(feature_map_sizes, int) or len(feature_map_sizes) == 0:
+    if not isinstance(feature_map_sizes, Sequence) or len(feature_map_sizes) == 0:
         raise ValueError(
             f"expected a non-empty list of feature map sizes such as [38, 19], "
             f"got {feature_map_sizes!r}"
@@ -161,6 +161,11 @@ def _check_scales(scales, num_maps: int) -> list[float]:
 
 
 def _check_aspect_ratios(aspect_ratios) -> list[list[float]]:
+    if not isinstance(aspect_ratios, Sequence) or isinstance(aspect_ratios, str):
+        raise ValueError(
+            f"expected one list of extra aspect ratios per feature map, such as [[2], [2, 3]], "
+            f"got {aspect_ratios!r}"
+        )
     checked = []
     for k, ratios in enumerate(aspect_ratios):
         if isinstance(ratios, (int, float)):

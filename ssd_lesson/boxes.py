@@ -30,6 +30,8 @@ def as_boxes(boxes, name: str = "boxes", check_finite: bool = True) -> Tensor:
             boxes = torch.as_tensor(boxes, dtype=torch.float32)
         except (TypeError, ValueError, RuntimeError) as err:
             raise ValueError(f"expected {name} as a tensor of shape (N, 4), got {boxes!r}") from err
+    if boxes.numel() == 0:
+        boxes = boxes.reshape(0, 4)  # "no boxes", however it was written: [], (0,), (0, 4)
     if boxes.ndim != 2 or boxes.shape[-1] != 4:
         raise ValueError(f"expected {name} of shape (N, 4), got {tuple(boxes.shape)}")
     if not boxes.is_floating_point():

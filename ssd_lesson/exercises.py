@@ -39,6 +39,13 @@ def _report(right: bool, what: str, hint: str) -> Check:
     return Check(right, what, hint)
 
 
+def _exact(answer, expected: int) -> bool:
+    try:
+        return float(answer) == expected
+    except (TypeError, ValueError):
+        return False
+
+
 def _close(answer, expected: float) -> bool:
     try:
         return math.isclose(float(answer), expected, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
@@ -52,7 +59,7 @@ def _close(answer, expected: float) -> bool:
 def check_outputs_per_anchor(answer, num_classes: int = 20) -> Check:
     """How many numbers does SSD output for one anchor when there are ``num_classes`` classes?"""
     return _report(
-        _close(answer, 4 + num_classes + 1),
+        _exact(answer, 4 + num_classes + 1),
         f"numbers per anchor with {num_classes} object classes",
         "count the box numbers and the class scores; do not forget the background class.",
     )
@@ -61,7 +68,7 @@ def check_outputs_per_anchor(answer, num_classes: int = 20) -> Check:
 def check_total_outputs(answer, num_anchors: int = 8732, num_classes: int = 20) -> Check:
     """How many numbers does SSD output for a whole image?"""
     return _report(
-        _close(answer, num_anchors * (4 + num_classes + 1)),
+        _exact(answer, num_anchors * (4 + num_classes + 1)),
         f"numbers for {num_anchors} anchors and {num_classes} classes",
         "multiply the anchor count by the numbers per anchor.",
     )
@@ -124,7 +131,7 @@ def check_ssd512_anchor_count(answer) -> Check:
     scales = [0.1 + 0.1 * k for k in range(len(SSD512_FEATURE_MAP_SIZES) + 1)]
     expected = len(make_anchors(SSD512_FEATURE_MAP_SIZES, scales, SSD512_ASPECT_RATIOS))
     return _report(
-        _close(answer, expected),
+        _exact(answer, expected),
         "SSD512's anchor count",
         "cells per map times boxes per cell (2 + 2 per extra ratio), summed over the maps.",
     )

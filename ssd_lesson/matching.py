@@ -165,7 +165,7 @@ def match_anchors_batched(
 
 def pad_boxes(gt_boxes_list) -> tuple[Tensor, Tensor]:
     """Stack a list of (G_i, 4) box tensors into (B, G, 4) with zero padding and a (B, G) mask."""
-    boxes = [_box_rows(b) for b in gt_boxes_list]
+    boxes = [as_boxes(b, "gt_boxes", check_finite=False) for b in gt_boxes_list]
     most = max((b.shape[0] for b in boxes), default=0)
     padded = torch.zeros(len(boxes), most, 4)
     mask = torch.zeros(len(boxes), most, dtype=torch.bool)
@@ -253,7 +253,9 @@ def _labels_from_matches(matched: Tensor, gt_labels: Tensor) -> Tensor:
 
 def _check_labels(gt_labels, gt_boxes) -> Tensor:
     gt_labels = torch.as_tensor(gt_labels)
-    num_boxes = _box_rows(gt_boxes).shape[0]
+    if gt_labels.numel() == 0:
+        gt_labels = gt_labels.reshape(0).long()  # no objects, however it was written
+    num_boxes = as_boxes(gt_boxes, "gt_boxes", check_finite=False).shape[0]
     if gt_labels.ndim != 1 or gt_labels.shape[0] != num_boxes:
         raise ValueError(
             f"expected gt_labels of shape ({num_boxes},), one per box, got {tuple(gt_labels.shape)}"
@@ -268,16 +270,12 @@ def _check_labels(gt_labels, gt_boxes) -> Tensor:
     return gt_labels.long()
 
 
-def _box_rows(boxes) -> Tensor:
-    """Boxes as a float (G, 4) tensor; any empty input is (0, 4). Raises on other shapes."""
-    boxes = torch.as_tensor(boxes, dtype=torch.float32)
-    if boxes.numel() == 0:
-        return boxes.reshape(0, 4)
-    return as_boxes(boxes, "gt_boxes", check_finite=False)
-
-
 def _check_inputs(anchors_xyxy, gt_boxes, iou_threshold) -> tuple[Tensor, Tensor]:
-    if not isinstance(iou_threshold, (int, float)) or not 0 < iou_threshold <= 1:
+    if (
+        isinstance(iou_threshold, bool)
+        or not isinstance(iou_threshold, (int, float))
+        or not 0 < iou_threshold <= 1
+    ):
         raise ValueError(f"expected iou_threshold in (0, 1], got {iou_threshold!r}")
     anchors = check_xyxy(anchors_xyxy, "anchors_xyxy", positive_area=True)
     if anchors.shape[0] == 0:

@@ -46,7 +46,10 @@ def hand_loop_anchors(sizes, scales, aspect_ratios, clip):
         s_k, s_next = scales[k], scales[k + 1]
         wh = [(s_k, s_k), (math.sqrt(s_k * s_next),) * 2]
         for r in aspect_ratios[k]:
-            wh += [(s_k * math.sqrt(r), s_k / math.sqrt(r)), (s_k / math.sqrt(r), s_k * math.sqrt(r))]
+            wh += [
+                (s_k * math.sqrt(r), s_k / math.sqrt(r)),
+                (s_k / math.sqrt(r), s_k * math.sqrt(r)),
+            ]
         for i in range(rows):
             for j in range(cols):
                 for w, h in wh:
@@ -127,7 +130,7 @@ def test_ssd300_default_scales_are_the_voc_setting():
     assert_close(anchors[-4:], expected)
 
 
-# --- Layout and order by hand ---------------------------------------------------------------------
+# --- Layout and order by hand --------------------------------------------------------------------
 
 
 def test_single_cell_by_hand():
@@ -163,7 +166,10 @@ def test_two_by_two_map_by_hand():
     ],
 )
 def test_make_anchors_matches_hand_loop(sizes, scales, ratios, clip):
-    assert_close(make_anchors(sizes, scales, ratios, clip=clip), hand_loop_anchors(sizes, scales, ratios, clip))
+    assert_close(
+        make_anchors(sizes, scales, ratios, clip=clip),
+        hand_loop_anchors(sizes, scales, ratios, clip),
+    )
 
 
 def test_non_square_map_centres():
@@ -213,7 +219,7 @@ def test_maps_come_finest_first():
     assert_close(anchors[36, 2:], torch.tensor([0.5, 0.5]))
 
 
-# --- Clipping ----------------------------------------------------------------------------------
+# --- Clipping ------------------------------------------------------------------------------------
 
 
 def test_clip_caps_width_and_height_at_one():
@@ -230,10 +236,13 @@ def test_clip_caps_width_and_height_at_one():
 
 
 def test_clip_leaves_small_boxes_alone():
-    assert_close(make_anchors([3], [0.2, 0.3], [[2]], clip=True), make_anchors([3], [0.2, 0.3], [[2]], clip=False))
+    assert_close(
+        make_anchors([3], [0.2, 0.3], [[2]], clip=True),
+        make_anchors([3], [0.2, 0.3], [[2]], clip=False),
+    )
 
 
-# --- torchvision agreement ------------------------------------------------------------------------
+# --- torchvision agreement -----------------------------------------------------------------------
 
 TORCHVISION_CASES = {
     "ssd300_voc": (SSD300_FEATURE_MAP_SIZES, VOC_SCALES, SSD300_ASPECT_RATIOS, True, (300, 300)),
@@ -244,7 +253,13 @@ TORCHVISION_CASES = {
         False,
         (300, 300),
     ),
-    "ssd300_coco_clip": (SSD300_FEATURE_MAP_SIZES, COCO_SCALES, SSD300_ASPECT_RATIOS, True, (300, 300)),
+    "ssd300_coco_clip": (
+        SSD300_FEATURE_MAP_SIZES,
+        COCO_SCALES,
+        SSD300_ASPECT_RATIOS,
+        True,
+        (300, 300),
+    ),
     "ssd300_coco_noclip": (
         SSD300_FEATURE_MAP_SIZES,
         COCO_SCALES,
@@ -252,7 +267,13 @@ TORCHVISION_CASES = {
         False,
         (300, 300),
     ),
-    "non_square_maps": ([(3, 5), (2, 4), (1, 2)], [0.2, 0.45, 0.7, 1.2], [[2, 3], [1.5], [2]], False, (240, 400)),
+    "non_square_maps": (
+        [(3, 5), (2, 4), (1, 2)],
+        [0.2, 0.45, 0.7, 1.2],
+        [[2, 3], [1.5], [2]],
+        False,
+        (240, 400),
+    ),
     "non_square_maps_clip": ([(3, 5), (5, 3)], [0.5, 0.9, 1.3], [[2, 3], [1.5]], True, (300, 180)),
     "single_map": ([4], [0.35, 0.8], [[2, 3]], True, (300, 300)),
     "single_map_big_noclip": ([(3, 5)], [0.9, 1.3], [[1.5]], False, (150, 250)),
@@ -283,12 +304,15 @@ def test_ssd300_anchors_with_coco_scales_match_torchvision():
     assert_close(ours, theirs)
 
 
-# --- Bad inputs ------------------------------------------------------------------------------------
+# --- Bad inputs ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "scales, expected",
-    [([0.2, 0.5], "expected 3 scales for 2 feature maps"), ([0.1, 0.2, 0.3, 0.4], "expected 3 scales")],
+    [
+        ([0.2, 0.5], "expected 3 scales for 2 feature maps"),
+        ([0.1, 0.2, 0.3, 0.4], "expected 3 scales"),
+    ],
 )
 def test_wrong_number_of_scales(scales, expected):
     with pytest.raises(ValueError, match=expected):
@@ -329,7 +353,9 @@ def test_duplicate_aspect_ratios_are_rejected(ratios):
 
 
 def test_flat_aspect_ratio_list_is_rejected():
-    with pytest.raises(ValueError, match=r"list of extra aspect ratios per feature map.*\[\[2\], \[2, 3\]\]"):
+    with pytest.raises(
+        ValueError, match=r"list of extra aspect ratios per feature map.*\[\[2\], \[2, 3\]\]"
+    ):
         make_anchors([4, 2], [0.2, 0.5, 0.8], [2, 3])
     with pytest.raises(ValueError, match="list of extra aspect ratios per feature map"):
         anchors_per_location([2.0])

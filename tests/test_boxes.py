@@ -27,7 +27,7 @@ def random_xyxy(n, seed, low=0.0, high=1.0, min_side=0.01):
     return torch.cat((x1y1, x1y1 + wh), dim=1)
 
 
-# --- Conversions -------------------------------------------------------------------------------
+# --- Conversions ---------------------------------------------------------------------------------
 
 
 def test_xyxy_to_cxcywh_by_hand():
@@ -38,7 +38,9 @@ def test_xyxy_to_cxcywh_by_hand():
 
 def test_cxcywh_to_xyxy_by_hand():
     boxes = torch.tensor([[0.3, 0.5, 0.4, 0.6], [0.5, 0.5, 1.0, 1.0], [0.0, 1.0, 0.5, 0.25]])
-    expected = torch.tensor([[0.1, 0.2, 0.5, 0.8], [0.0, 0.0, 1.0, 1.0], [-0.25, 0.875, 0.25, 1.125]])
+    expected = torch.tensor(
+        [[0.1, 0.2, 0.5, 0.8], [0.0, 0.0, 1.0, 1.0], [-0.25, 0.875, 0.25, 1.125]]
+    )
     assert_close(cxcywh_to_xyxy(boxes), expected)
 
 
@@ -152,7 +154,7 @@ def test_as_boxes_converts_lists_to_float():
     assert out.dtype == torch.float32 and out.shape == (2, 4)
 
 
-# --- Bad inputs ------------------------------------------------------------------------------------
+# --- Bad inputs ----------------------------------------------------------------------------------
 
 BAD_SHAPES = [torch.zeros(4), torch.zeros(2, 3), torch.zeros(1, 2, 4), torch.zeros(3, 5)]
 
@@ -170,7 +172,9 @@ BAD_SHAPES = [torch.zeros(4), torch.zeros(2, 3), torch.zeros(1, 2, 4), torch.zer
     ids=["xyxy_to_cxcywh", "cxcywh_to_xyxy", "box_area", "box_iou_first", "box_iou_second"],
 )
 def test_wrong_shape_is_rejected(func, bad):
-    with pytest.raises(ValueError, match=r"of shape \(N, 4\), got " + re.escape(str(tuple(bad.shape)))):
+    with pytest.raises(
+        ValueError, match=r"of shape \(N, 4\), got " + re.escape(str(tuple(bad.shape)))
+    ):
         func(bad)
 
 

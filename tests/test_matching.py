@@ -1,0 +1,591 @@
+"""Tests for ssd_lesson.matching: the paper's two rules, ties, collisions, batching and labels."""
+
+import math
+
+import pytest
+import torch
+import torchvision
+from torch.testing import assert_close
+from torchvision.models.detection._utils import SSDMatcher
+
+from ssd_lesson.anchors import make_anchors
+from ssd_lesson.boxes import cxcywh_to_xyxy
+from ssd_lesson.matching import (
+    BACKGROUND,
+    BACKGROUND_CLASS,
+    IOU_THRESHOLD,
+    explain_matches,
+    match_anchors,
+    match_anchors_batched,
+    match_batch,
+    match_targets,
+    match_targets_batch,
+    pad_boxes,
+)
+
+# One box per cell of a 2 x 2 map: the four quadrants of the image, in reading order.
+QUADRANTS = torch.tensor(
+    [[0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 1.0, 0.5], [0.0, 0.5, 0.5, 1.0], [0.5, 0.5, 1.0, 1.0]]
+)
+# Small anchor set with several maps, sizes and shapes, for random cases.
+SMALL_ANCHORS = cxcywh_to_xyxy(make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]]))
+
+
+def torchvision_match(anchors, gt, threshold):
+    return SSDMatcher(threshold)(torchvision.ops.box_iou(gt, anchors))
+
+
+def random_gt(num, gen):
+    """num random xyxy boxes inside the image, sides 0.015..0.6."""
+    centres = 0.05 + 0.9 * torch.rand(num, 2, generator=gen)
+    sizes = 0.03 + 0.57 * torch.rand(num, 2, generator=gen)
+    return torch.cat((centres - sizes / 2, centres + sizes / 2), dim=1).clamp(0, 1)
+
+
+def random_case(seed, num_gt, duplicate_gt=False, near_gt=False, duplicate_anchors=False):
+    """Anchors and ground truth, optionally with exact ties and likely collisions."""
+    gen = torch.Generator().manual_seed(seed)
+    anchors = SMALL_ANCHORS.clone()
+    if duplicate_anchors:
+        # Repeat some anchors, both right after themselves and at the end.
+        picks = torch.randint(0, anchors.shape[0], (8,), generator=gen)
+        anchors = torch.cat((anchors[:10], anchors[:10], anchors[10:], anchors[picks]))
+    gt = random_gt(num_gt, gen)
+    if duplicate_gt:
+        gt = torch.cat((gt, gt[torch.randint(0, num_gt, (3,), generator=gen)]))
+    if near_gt:
+        # Slightly shifted copies usually share their best anchor: a collision.
+        jitter = 0.004 * (torch.rand(3, 4, generator=gen) - 0.5)
+        near = (gt[:3] + jitter).clamp(0, 1)
+        gt = torch.cat((gt[:1], near, gt[1:]))
+    return anchors, gt
+
+
+# --- The two rules by hand -----------------------------------------------------------------------
+
+
+def test_exact_match_by_hand():
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    matched = match_anchors(QUADRANTS, gt)
+    assert matched.dtype == torch.int64
+    assert matched.tolist() == [0, BACKGROUND, BACKGROUND, 1]
+
+
+def test_threshold_rule_by_hand():
+    # IoU with quadrant 0 is 0.25 / 0.375 = 2/3, with quadrant 2 0.125 / 0.5 = 1/4.
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.75]])
+    assert match_anchors(QUADRANTS, gt).tolist() == [0, -1, -1, -1]
+    assert match_anchors(QUADRANTS, gt, iou_threshold=0.2).tolist() == [0, -1, 0, -1]
+    assert match_anchors(QUADRANTS, gt, iou_threshold=0.26).tolist() == [0, -1, -1, -1]
+
+
+def test_threshold_is_inclusive_and_ties_force_the_first_anchor():
+    # The top half has IoU exactly 0.5 with quadrants 0 and 1.
+    gt = torch.tensor([[0.0, 0.0, 1.0, 0.5]])
+    assert match_anchors(QUADRANTS, gt, iou_threshold=0.5).tolist() == [0, 0, -1, -1]
+    # Above 0.5 only rule 1 is left, and the tie goes to the first anchor.
+    assert match_anchors(QUADRANTS, gt, iou_threshold=0.6).tolist() == [0, -1, -1, -1]
+    explanation = explain_matches(QUADRANTS, gt, iou_threshold=0.5)
+    assert explanation.above_threshold.tolist() == [True, True, False, False]
+    assert explanation.forced.tolist() == [True, False, False, False]
+    # The batched paths use the same rules.
+    left_half = torch.tensor([[0.0, 0.0, 0.5, 1.0]])
+    padded, mask = pad_boxes([gt, left_half])
+    batched = match_anchors_batched(QUADRANTS, padded, mask, iou_threshold=0.5)
+    assert batched.tolist() == [[0, 0, -1, -1], [0, -1, 0, -1]]
+    batched = match_batch(QUADRANTS, [gt], iou_threshold=0.6, method="batched")
+    assert batched.tolist() == [[0, -1, -1, -1]]
+
+
+def test_small_object_still_gets_its_best_anchor():
+    # IoU with quadrant 0 is 0.01 / 0.25 = 0.04, far below 0.5: rule 1 still gives it one anchor.
+    gt = torch.tensor([[0.1, 0.1, 0.2, 0.2]])
+    assert match_anchors(QUADRANTS, gt).tolist() == [0, -1, -1, -1]
+    explanation = explain_matches(QUADRANTS, gt)
+    assert explanation.forced.tolist() == [True, False, False, False]
+    assert explanation.above_threshold.tolist() == [False] * 4
+    assert_close(explanation.best_iou_for_each_gt, torch.tensor([0.04]))
+    assert explanation.best_anchor_for_each_gt.tolist() == [0]
+
+
+def test_small_object_among_ssd_anchors_gets_exactly_one_anchor():
+    anchors = cxcywh_to_xyxy(make_anchors([2], [0.5, 0.7], [[2]]))
+    gt = torch.tensor([[0.72, 0.72, 0.78, 0.78]])
+    best_iou, best_anchor = torchvision.ops.box_iou(gt, anchors)[0].max(dim=0)
+    assert best_iou < 0.5
+    matched = match_anchors(anchors, gt)
+    assert (matched == 0).sum() == 1
+    assert matched[best_anchor] == 0
+    # The best anchor is one of the bottom-right cell's (cell 3, boxes 12..15).
+    assert 12 <= best_anchor < 16
+
+
+def test_anchor_equally_close_to_two_objects_takes_the_first():
+    # The middle anchor has IoU 1/3 with both objects; each object has an exact anchor.
+    middle = [0.25, 0.0, 0.75, 0.5]
+    anchors = torch.tensor([middle, [0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 1.0, 0.5]])
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 1.0, 0.5]])
+    assert match_anchors(anchors, gt, iou_threshold=0.3).tolist() == [0, 0, 1]
+    assert match_anchors(anchors, gt.flip(0), iou_threshold=0.3).tolist() == [0, 1, 0]
+    assert match_anchors(anchors, gt, iou_threshold=0.5).tolist() == [-1, 0, 1]
+
+
+def test_duplicate_anchors_force_only_the_first():
+    anchors = torch.cat((QUADRANTS[:1], QUADRANTS))  # anchors 0 and 1 are the same box
+    gt = torch.tensor([[0.1, 0.1, 0.2, 0.2]])
+    assert match_anchors(anchors, gt).tolist() == [0, -1, -1, -1, -1]
+    # Above the threshold both copies match.
+    assert match_anchors(anchors, torch.tensor([[0.0, 0.0, 0.45, 0.5]])).tolist() == [
+        0,
+        0,
+        -1,
+        -1,
+        -1,
+    ]
+
+
+def test_duplicate_objects_later_takes_the_forced_anchor():
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.4], [0.0, 0.0, 0.5, 0.4]])  # IoU 0.8 with quadrant 0
+    assert match_anchors(QUADRANTS, gt).tolist() == [1, -1, -1, -1]
+    # Without the forced match the threshold rule would pick the first of the tied objects.
+    explanation = explain_matches(QUADRANTS, gt)
+    assert explanation.best_anchor_for_each_gt.tolist() == [0, 0]
+
+
+def collision_fixture():
+    """Two objects whose best anchor is anchor 0; object 0 also has anchor 1 above 0.5.
+
+    IoUs (rows: objects, columns: anchors):
+        object 0: 0.9, 0.2/0.225 = 0.889, 0
+        object 1: 0.9, 0.175/0.25 = 0.7, 0
+    """
+    anchors = torch.tensor([[0, 0, 5, 5], [0, 0, 4, 5], [5, 5, 10, 10]]) / 10
+    gt = torch.tensor([[0, 0, 4.5, 5], [0.5, 0, 5, 5]]) / 10
+    return anchors, gt
+
+
+def test_collision_later_object_wins():
+    anchors, gt = collision_fixture()
+    iou = torchvision.ops.box_iou(gt, anchors)
+    assert_close(iou, torch.tensor([[0.9, 0.2 / 0.225, 0.0], [0.9, 0.7, 0.0]]))
+    matched = match_anchors(anchors, gt)
+    # Object 1 takes the shared best anchor; object 0 keeps only its threshold match.
+    assert matched.tolist() == [1, 0, -1]
+    assert matched.tolist() == torchvision_match(anchors, gt, 0.5).tolist()
+    # With a threshold above 0.889, object 0 is left with nothing at all.
+    assert match_anchors(anchors, gt, iou_threshold=0.95).tolist() == [1, -1, -1]
+    explanation = explain_matches(anchors, gt)
+    assert explanation.best_anchor_for_each_gt.tolist() == [0, 0]
+    assert explanation.forced.tolist() == [True, False, False]
+    assert explanation.above_threshold.tolist() == [True, True, False]
+
+
+def test_no_objects_means_all_background():
+    matched = match_anchors(QUADRANTS, torch.zeros(0, 4))
+    assert matched.dtype == torch.int64
+    assert matched.tolist() == [BACKGROUND] * 4
+    explanation = explain_matches(QUADRANTS, torch.zeros(0, 4))
+    assert explanation.matched_gt.tolist() == [BACKGROUND] * 4
+    assert not explanation.forced.any() and not explanation.above_threshold.any()
+    assert torch.isfinite(explanation.best_iou_for_each_anchor).all()
+    assert_close(explanation.best_iou_for_each_anchor, torch.zeros(4))
+    assert explanation.best_anchor_for_each_gt.shape == (0,)
+    assert explanation.best_iou_for_each_gt.shape == (0,)
+
+
+def test_inputs_may_be_lists():
+    matched = match_anchors(QUADRANTS.tolist(), [[0.5, 0.5, 1.0, 1.0]])
+    assert matched.tolist() == [-1, -1, -1, 0]
+
+
+# --- torchvision's SSDMatcher as the oracle ------------------------------------------------------
+
+CASE_KINDS = {
+    "plain": {},
+    "duplicate_gt": {"duplicate_gt": True},
+    "near_gt": {"near_gt": True},
+    "duplicate_anchors": {"duplicate_anchors": True},
+    "all_ties": {"duplicate_gt": True, "near_gt": True, "duplicate_anchors": True},
+}
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+@pytest.mark.parametrize("kind", CASE_KINDS)
+@pytest.mark.parametrize("seed", range(3))
+def test_match_anchors_matches_torchvision(seed, kind, threshold):
+    for num_gt in (1, 3, 12):
+        anchors, gt = random_case(seed * 100 + num_gt, num_gt, **CASE_KINDS[kind])
+        expected = torchvision_match(anchors, gt, threshold)
+        assert match_anchors(anchors, gt, iou_threshold=threshold).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_match_anchors_matches_torchvision_on_ssd_anchors(threshold):
+    anchors = cxcywh_to_xyxy(make_anchors([8, 4, 2, 1], [0.1, 0.3, 0.5, 0.7, 0.9], [[2]] * 4))
+    gen = torch.Generator().manual_seed(7)
+    for num_gt in (1, 5, 20):
+        gt = random_gt(num_gt, gen)
+        gt = torch.cat((gt, gt[:1]))  # a duplicate object as well
+        expected = torchvision_match(anchors, gt, threshold)
+        assert match_anchors(anchors, gt, iou_threshold=threshold).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_random_collisions_match_torchvision(threshold):
+    """Cases that surely contain collisions, checked to contain them."""
+    collisions = 0
+    for seed in range(12):
+        anchors, gt = random_case(seed, 4, duplicate_gt=True, near_gt=True)
+        best = torchvision.ops.box_iou(gt, anchors).argmax(dim=1)
+        collisions += len(best) - len(set(best.tolist()))
+        expected = torchvision_match(anchors, gt, threshold)
+        matched = match_anchors(anchors, gt, iou_threshold=threshold)
+        assert matched.tolist() == expected.tolist()
+        # Each shared best anchor went to the last object that wanted it.
+        for anchor in set(best.tolist()):
+            assert matched[anchor] == torch.nonzero(best == anchor).max()
+    assert collisions >= 12
+
+
+# --- explain_matches -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+@pytest.mark.parametrize("seed", range(5))
+def test_explanation_is_consistent_with_matches(seed, threshold):
+    anchors, gt = random_case(seed, 6, duplicate_gt=True, near_gt=True, duplicate_anchors=True)
+    explanation = explain_matches(anchors, gt, iou_threshold=threshold)
+    matched = explanation.matched_gt
+    assert matched.tolist() == match_anchors(anchors, gt, iou_threshold=threshold).tolist()
+    iou = torchvision.ops.box_iou(gt, anchors)
+    best_iou_for_each_anchor, best_gt_for_each_anchor = iou.max(dim=0)
+    assert_close(explanation.best_iou_for_each_anchor, best_iou_for_each_anchor)
+    assert_close(explanation.best_iou_for_each_gt, iou.max(dim=1).values)
+    assert explanation.best_anchor_for_each_gt.tolist() == iou.argmax(dim=1).tolist()
+    # The masks explain every decision.
+    forced, above = explanation.forced, explanation.above_threshold
+    assert forced.sum() == len(set(explanation.best_anchor_for_each_gt.tolist()))
+    assert above.tolist() == (best_iou_for_each_anchor >= threshold).tolist()
+    assert (matched[forced] != BACKGROUND).all()
+    assert (matched[~forced & ~above] == BACKGROUND).all()
+    assert matched[~forced & above].tolist() == best_gt_for_each_anchor[~forced & above].tolist()
+    assert ((matched != BACKGROUND) == (forced | above)).all()
+    for g, anchor in enumerate(explanation.best_anchor_for_each_gt.tolist()):
+        assert matched[anchor] >= g  # g, or a later object that collided with it
+
+
+def test_explanation_default_threshold_is_the_papers():
+    assert IOU_THRESHOLD == 0.5
+    anchors, gt = random_case(3, 5)
+    above = explain_matches(anchors, gt).above_threshold
+    assert (
+        above.tolist() == (torchvision.ops.box_iou(gt, anchors).max(dim=0).values >= 0.5).tolist()
+    )
+
+
+# --- Batches -------------------------------------------------------------------------------------
+
+
+def batch_of_images(seed):
+    """Images with 0, 1 and many objects (some duplicated), as a list of (G_i, 4) tensors."""
+    gen = torch.Generator().manual_seed(seed)
+    many = random_gt(9, gen)
+    many = torch.cat((many, many[:2]))
+    return [random_gt(3, gen), torch.zeros(0, 4), random_gt(1, gen), many, torch.zeros(0, 4)]
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+@pytest.mark.parametrize("seed", range(3))
+def test_match_anchors_batched_equals_per_image(seed, threshold):
+    images = batch_of_images(seed)
+    padded, mask = pad_boxes(images)
+    assert padded.shape == (5, 11, 4)
+    assert mask.sum(dim=1).tolist() == [3, 0, 1, 11, 0]
+    batched = match_anchors_batched(SMALL_ANCHORS, padded, mask, iou_threshold=threshold)
+    assert batched.shape == (5, SMALL_ANCHORS.shape[0]) and batched.dtype == torch.int64
+    for i, gt in enumerate(images):
+        expected = match_anchors(SMALL_ANCHORS, gt, iou_threshold=threshold)
+        assert batched[i].tolist() == expected.tolist()
+    assert (batched[1] == BACKGROUND).all() and (batched[4] == BACKGROUND).all()
+
+
+def test_match_anchors_batched_ignores_what_padding_holds():
+    images = batch_of_images(0)
+    padded, mask = pad_boxes(images)
+    expected = match_anchors_batched(SMALL_ANCHORS, padded, mask)
+    junk = padded.clone()
+    # Padded rows may hold anything finite: a box that would win every anchor, inverted boxes,
+    # pixels.
+    junk[~mask] = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    junk[1, 0] = torch.tensor([5.0, 5.0, -3.0, 700.0])
+    junk[4] = SMALL_ANCHORS[: junk.shape[1]]
+    assert match_anchors_batched(SMALL_ANCHORS, junk, mask).tolist() == expected.tolist()
+
+
+def test_match_anchors_batched_with_no_objects_anywhere():
+    padded, mask = pad_boxes([torch.zeros(0, 4), torch.zeros(0, 4)])
+    assert padded.shape == (2, 0, 4)
+    matched = match_anchors_batched(QUADRANTS, padded, mask)
+    assert matched.tolist() == [[BACKGROUND] * 4] * 2
+
+
+def test_match_anchors_batched_collision_by_hand():
+    anchors, gt = collision_fixture()
+    padded, mask = pad_boxes([gt, gt[:1], gt.flip(0)])
+    matched = match_anchors_batched(anchors, padded, mask)
+    assert matched.tolist() == [[1, 0, -1], [0, 0, -1], [1, 1, -1]]
+
+
+def test_pad_boxes_by_hand():
+    padded, mask = pad_boxes(
+        [[[0.0, 0.0, 0.5, 0.5]], torch.zeros(0, 4), [[0, 0, 1, 1], [0, 0, 0.5, 1]]]
+    )
+    expected = torch.tensor(
+        [
+            [[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]],
+            [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]],
+            [[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.5, 1.0]],
+        ]
+    )
+    assert_close(padded, expected)
+    assert mask.tolist() == [[True, False], [False, False], [True, True]]
+
+
+@pytest.mark.parametrize("method", ["auto", "per_image", "batched"])
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_match_batch_equals_per_image_loop(method, threshold):
+    images = batch_of_images(11)
+    matched = match_batch(SMALL_ANCHORS, images, iou_threshold=threshold, method=method)
+    assert matched.shape == (len(images), SMALL_ANCHORS.shape[0])
+    assert matched.dtype == torch.int64
+    for i, gt in enumerate(images):
+        assert matched[i].tolist() == match_anchors(SMALL_ANCHORS, gt, threshold).tolist()
+
+
+@pytest.mark.parametrize("method", ["auto", "per_image", "batched"])
+def test_match_batch_of_no_images(method):
+    assert match_batch(QUADRANTS, [], method=method).shape == (0, 4)
+
+
+@pytest.mark.parametrize("method", ["auto", "per_image", "batched"])
+def test_match_batch_collision_by_hand(method):
+    anchors, gt = collision_fixture()
+    matched = match_batch(anchors, [gt, torch.zeros(0, 4), gt.flip(0)], method=method)
+    assert matched.tolist() == [[1, 0, -1], [-1, -1, -1], [1, 1, -1]]
+
+
+# --- Class labels --------------------------------------------------------------------------------
+
+
+def test_match_targets_by_hand():
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    targets = match_targets(QUADRANTS, gt, torch.tensor([3, 7]))
+    assert targets.labels.tolist() == [3, BACKGROUND_CLASS, BACKGROUND_CLASS, 7]
+    assert targets.matched_gt.tolist() == [0, BACKGROUND, BACKGROUND, 1]
+    assert targets.labels.dtype == torch.int64
+
+
+def test_match_targets_labels_follow_matches():
+    anchors, gt = random_case(5, 8, duplicate_gt=True, near_gt=True)
+    labels = torch.arange(gt.shape[0]) % 4 + 1  # classes 1..4
+    targets = match_targets(anchors, gt, labels)
+    matched = match_anchors(anchors, gt)
+    assert targets.matched_gt.tolist() == matched.tolist()
+    foreground = matched != BACKGROUND
+    assert foreground.any() and (~foreground).any()
+    assert (targets.labels[~foreground] == BACKGROUND_CLASS).all()
+    assert targets.labels[foreground].tolist() == labels[matched[foreground]].tolist()
+    assert (targets.labels[foreground] >= 1).all()
+
+
+def test_match_targets_with_no_objects():
+    targets = match_targets(QUADRANTS, torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))
+    assert targets.labels.tolist() == [0, 0, 0, 0]
+    assert targets.matched_gt.tolist() == [BACKGROUND] * 4
+
+
+def test_match_targets_batch_equals_per_image():
+    images = batch_of_images(2)
+    gen = torch.Generator().manual_seed(2)
+    labels = [torch.randint(1, 21, (gt.shape[0],), generator=gen) for gt in images]
+    targets = match_targets_batch(SMALL_ANCHORS, images, labels)
+    assert targets.labels.shape == targets.matched_gt.shape == (5, SMALL_ANCHORS.shape[0])
+    for i, (gt, lab) in enumerate(zip(images, labels, strict=True)):
+        expected = match_targets(SMALL_ANCHORS, gt, lab)
+        assert targets.labels[i].tolist() == expected.labels.tolist()
+        assert targets.matched_gt[i].tolist() == expected.matched_gt.tolist()
+    # The images without objects are all background.
+    assert (targets.labels[1] == 0).all() and (targets.labels[4] == 0).all()
+    assert (targets.matched_gt[1] == BACKGROUND).all()
+    assert (targets.labels[3] > 0).any()
+
+
+def test_match_targets_batch_by_hand():
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    targets = match_targets_batch(
+        QUADRANTS,
+        [gt, torch.zeros(0, 4), gt[1:]],
+        [torch.tensor([3, 7]), torch.zeros(0, dtype=torch.long), torch.tensor([2])],
+    )
+    assert targets.labels.tolist() == [[3, 0, 0, 7], [0, 0, 0, 0], [0, 0, 0, 2]]
+    assert targets.matched_gt.tolist() == [[0, -1, -1, 1], [-1, -1, -1, -1], [-1, -1, -1, 0]]
+
+
+def test_match_targets_batch_with_only_empty_images():
+    targets = match_targets_batch(
+        QUADRANTS, [torch.zeros(0, 4)], [torch.zeros(0, dtype=torch.long)]
+    )
+    assert targets.labels.tolist() == [[0, 0, 0, 0]]
+    assert targets.matched_gt.tolist() == [[-1, -1, -1, -1]]
+
+
+# --- Bad inputs ----------------------------------------------------------------------------------
+
+GOOD_GT = torch.tensor([[0.1, 0.1, 0.4, 0.4]])
+
+
+@pytest.mark.parametrize("threshold", [0, 0.0, -0.5, 1.5, math.nan, "0.5", None])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: match_anchors(QUADRANTS, GOOD_GT, iou_threshold=t),
+        lambda t: explain_matches(QUADRANTS, GOOD_GT, iou_threshold=t),
+        lambda t: match_anchors_batched(QUADRANTS, GOOD_GT[None], torch.ones(1, 1, dtype=bool), t),
+        lambda t: match_batch(QUADRANTS, [GOOD_GT], iou_threshold=t),
+        lambda t: match_targets(QUADRANTS, GOOD_GT, [1], iou_threshold=t),
+        lambda t: match_targets_batch(QUADRANTS, [GOOD_GT], [[1]], iou_threshold=t),
+    ],
+    ids=["match_anchors", "explain", "batched", "match_batch", "targets", "targets_batch"],
+)
+def test_bad_iou_threshold_is_rejected(call, threshold):
+    with pytest.raises(ValueError, match=r"iou_threshold in \(0, 1\]"):
+        call(threshold)
+
+
+def test_threshold_one_is_allowed():
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.0, 0.5, 1.0, 1.0]])
+    assert match_anchors(QUADRANTS, gt, iou_threshold=1).tolist() == [0, -1, 1, -1]
+
+
+BAD_GT = {
+    "shape": (torch.zeros(2, 3), r"gt_boxes of shape \(N, 4\)"),
+    "pairs": (torch.tensor([[0.1, 0.1], [0.4, 0.4]]), r"gt_boxes of shape \(N, 4\), got \(2, 2\)"),
+    "nan": (torch.tensor([[0.1, 0.1, 0.4, math.nan]]), "finite gt_boxes"),
+    "inf": (torch.tensor([[0.1, 0.1, math.inf, 0.4]]), "finite gt_boxes"),
+    "x2<x1": (torch.tensor([[0.4, 0.1, 0.1, 0.4]]), r"x2 >= x1 and y2 >= y1"),
+    "y2<y1": (torch.tensor([[0.1, 0.4, 0.4, 0.1]]), r"x2 >= x1 and y2 >= y1"),
+    "zero_area": (torch.tensor([[0.1, 0.1, 0.1, 0.4]]), "gt_boxes with positive width.*zero area"),
+    "pixels": (torch.tensor([[10.0, 20.0, 150.0, 200.0]]), "gt_boxes as fractions.*pixels"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_GT, ids=list(BAD_GT))
+def test_bad_gt_boxes_are_rejected(case):
+    bad, message = BAD_GT[case]
+    wrong_shape = bad.shape[-1] != 4
+    gt = bad if wrong_shape else torch.cat((GOOD_GT, bad))
+    with pytest.raises(ValueError, match=message):
+        match_anchors(QUADRANTS, gt)
+    with pytest.raises(ValueError, match=message):
+        explain_matches(QUADRANTS, gt)
+    with pytest.raises(ValueError, match=message):
+        match_targets(QUADRANTS, gt, list(range(1, gt.shape[0] + 1)))
+    with pytest.raises(ValueError, match=message):
+        match_targets_batch(QUADRANTS, [GOOD_GT, gt], [[1], list(range(1, gt.shape[0] + 1))])
+    for method in ("auto", "per_image", "batched"):
+        with pytest.raises(ValueError, match=message):
+            match_batch(QUADRANTS, [GOOD_GT, gt], method=method)
+    if wrong_shape:
+        with pytest.raises(ValueError, match=message):
+            pad_boxes([GOOD_GT, gt])
+    else:
+        padded, mask = pad_boxes([GOOD_GT, gt])
+        with pytest.raises(ValueError, match=message):
+            match_anchors_batched(QUADRANTS, padded, mask)
+
+
+BAD_ANCHORS = {
+    "shape": (torch.zeros(4, 5), r"anchors_xyxy of shape \(N, 4\)"),
+    "nan": (torch.cat((QUADRANTS, torch.tensor([[math.nan, 0, 1, 1]]))), "finite anchors_xyxy"),
+    "swapped": (QUADRANTS[:, [2, 3, 0, 1]], r"anchors_xyxy in xyxy format with x2 >= x1"),
+    "zero_area": (torch.tensor([[0.0, 0.0, 0.5, 0.0]]), "anchors_xyxy with positive width"),
+    "pixels": (QUADRANTS * 300, "anchors_xyxy as fractions.*look like pixels"),
+    "cxcywh": (make_anchors([2], [0.3, 0.5], [[2]]), "cxcywh format"),
+    "empty": (torch.zeros(0, 4), "at least one anchor"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ANCHORS, ids=list(BAD_ANCHORS))
+def test_bad_anchors_are_rejected(case):
+    anchors, message = BAD_ANCHORS[case]
+    padded, mask = pad_boxes([GOOD_GT])
+    with pytest.raises(ValueError, match=message):
+        match_anchors(anchors, GOOD_GT)
+    with pytest.raises(ValueError, match=message):
+        explain_matches(anchors, GOOD_GT)
+    with pytest.raises(ValueError, match=message):
+        match_anchors_batched(anchors, padded, mask)
+    for method in ("per_image", "batched"):
+        with pytest.raises(ValueError, match=message):
+            match_batch(anchors, [GOOD_GT], method=method)
+
+
+@pytest.mark.parametrize("labels", [[0, 1], torch.tensor([2, 0]), [-1, 3]])
+def test_labels_must_start_at_one(labels):
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"0 is background.*add 1 to every label"):
+        match_targets(QUADRANTS, gt, labels)
+    with pytest.raises(ValueError, match="add 1 to every label"):
+        match_targets_batch(QUADRANTS, [gt[:1], gt], [[1], labels])
+
+
+@pytest.mark.parametrize("labels", [[1], [1, 2, 3], [[1, 2]], 1])
+def test_labels_of_wrong_length_are_rejected(labels):
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"gt_labels of shape \(2,\), one per box"):
+        match_targets(QUADRANTS, gt, labels)
+    with pytest.raises(ValueError, match=r"gt_labels of shape \(2,\)"):
+        match_targets_batch(QUADRANTS, [gt], [labels])
+
+
+@pytest.mark.parametrize("labels", [[1.0, 2.0], torch.tensor([True, True])])
+def test_labels_must_be_integers(labels):
+    gt = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+    with pytest.raises(ValueError, match="integer class labels"):
+        match_targets(QUADRANTS, gt, labels)
+
+
+def test_one_labels_tensor_per_image():
+    with pytest.raises(ValueError, match="one labels tensor per image, got 2 box tensors and 1"):
+        match_targets_batch(QUADRANTS, [GOOD_GT, GOOD_GT], [[1]])
+
+
+@pytest.mark.parametrize("method", ["fast", "", None, "Batched", "per-image"])
+def test_bad_method_is_rejected(method):
+    with pytest.raises(ValueError, match="expected method 'auto', 'per_image' or 'batched'"):
+        match_batch(QUADRANTS, [GOOD_GT], method=method)
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        torch.ones(2, 1),  # float, right shape
+        torch.ones(2, 1, dtype=torch.long),  # integer, right shape
+        torch.ones(2, dtype=torch.bool),  # bool, wrong shape
+        torch.ones(1, 1, dtype=torch.bool),
+        torch.ones(2, 1, 1, dtype=torch.bool),
+    ],
+    ids=["float", "long", "1d", "wrong_batch", "3d"],
+)
+def test_bad_gt_mask_is_rejected(mask):
+    gt = torch.stack((GOOD_GT, GOOD_GT))  # (2, 1, 4)
+    with pytest.raises(ValueError, match=r"gt_mask as a bool tensor of shape \(2, 1\)"):
+        match_anchors_batched(QUADRANTS, gt, mask)
+
+
+@pytest.mark.parametrize(
+    "gt", [GOOD_GT, torch.zeros(2, 3, 5), torch.zeros(4)], ids=["2d", "last5", "1d"]
+)
+def test_batched_gt_boxes_must_be_3d(gt):
+    with pytest.raises(ValueError, match=r"gt_boxes of shape \(B, G, 4\)"):
+        match_anchors_batched(QUADRANTS, gt, torch.ones(1, 1, dtype=torch.bool))
