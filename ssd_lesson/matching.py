@@ -78,15 +78,24 @@ def _match_checked(anchors: Tensor, gt: Tensor, iou_threshold: float) -> Tensor:
     """``match_anchors`` on inputs that have been checked already."""
     if gt.shape[0] == 0:
         return torch.full((anchors.shape[0],), BACKGROUND, dtype=torch.long, device=anchors.device)
-    iou = _iou(gt, anchors)  # (G, A)
+    return _match_from_iou(_iou(gt, anchors), iou_threshold)[0]
+
+
+def _match_from_iou(iou: Tensor, iou_threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+    """The two rules on an IoU table (G, A), G >= 1.
+
+    Returns matched (A,), best IoU for each anchor (A,) and best anchor for each gt (G,).
+    """
     # Rule 2: each anchor takes its best ground truth if the IoU reaches the threshold.
     best_iou_for_each_anchor, best_gt_for_each_anchor = iou.max(dim=0)  # (A,), (A,)
-    matched = torch.where(best_iou_for_each_anchor >= iou_threshold, best_gt_for_each_anchor, -1)
-    # Rule 1: each ground truth is forced onto its best anchor; on a collision the later wins.
+    above = best_iou_for_each_anchor >= iou_threshold
+    matched = torch.where(above, best_gt_for_each_anchor, BACKGROUND)  # (A,)
+    # Rule 1: each ground truth is forced onto its best anchor. "amax" makes the later ground
+    # truth win a collision; include_self=False lets rule 1 overrule rule 2 on those anchors.
     best_anchor_for_each_gt = iou.argmax(dim=1)  # (G,)
-    gt_index = torch.arange(gt.shape[0], device=gt.device)
+    gt_index = torch.arange(iou.shape[0], device=iou.device)
     matched.scatter_reduce_(0, best_anchor_for_each_gt, gt_index, reduce="amax", include_self=False)
-    return matched
+    return matched, best_iou_for_each_anchor, best_anchor_for_each_gt
 
 
 def explain_matches(
@@ -95,25 +104,27 @@ def explain_matches(
     """``match_anchors`` plus the reasons: which anchors each rule picked and the best IoUs."""
     anchors, gt = _check_inputs(anchors_xyxy, gt_boxes, iou_threshold)
     num_anchors = anchors.shape[0]
-    matched = match_anchors(anchors, gt, iou_threshold)
     if gt.shape[0] == 0:
-        no = torch.zeros(num_anchors, dtype=torch.bool)
-        empty = torch.zeros(0)
+        nothing = torch.zeros(num_anchors, dtype=torch.bool)
         return MatchExplanation(
-            matched, no, no.clone(), torch.zeros(num_anchors), empty.long(), empty
+            matched_gt=_match_checked(anchors, gt, iou_threshold),
+            forced=nothing,
+            above_threshold=nothing.clone(),
+            best_iou_for_each_anchor=torch.zeros(num_anchors),
+            best_anchor_for_each_gt=torch.zeros(0, dtype=torch.long),
+            best_iou_for_each_gt=torch.zeros(0),
         )
     iou = _iou(gt, anchors)  # (G, A)
-    best_iou_for_each_anchor = iou.max(dim=0).values
-    best_iou_for_each_gt, best_anchor_for_each_gt = iou.max(dim=1)
+    matched, best_iou_for_each_anchor, best_anchor_for_each_gt = _match_from_iou(iou, iou_threshold)
     forced = torch.zeros(num_anchors, dtype=torch.bool)
     forced[best_anchor_for_each_gt] = True
     return MatchExplanation(
-        matched,
-        forced,
-        best_iou_for_each_anchor >= iou_threshold,
-        best_iou_for_each_anchor,
-        best_anchor_for_each_gt,
-        best_iou_for_each_gt,
+        matched_gt=matched,
+        forced=forced,
+        above_threshold=best_iou_for_each_anchor >= iou_threshold,
+        best_iou_for_each_anchor=best_iou_for_each_anchor,
+        best_anchor_for_each_gt=best_anchor_for_each_gt,
+        best_iou_for_each_gt=iou.gather(1, best_anchor_for_each_gt[:, None])[:, 0],
     )
 
 
@@ -147,12 +158,14 @@ def match_anchors_batched(
     check_xyxy(gt_boxes[gt_mask], "gt_boxes", positive_area=True)
     num_images, num_gt = gt_mask.shape
     if num_gt == 0:
-        return torch.full((num_images, anchors.shape[0]), BACKGROUND, dtype=torch.long)
+        shape = (num_images, anchors.shape[0])
+        return torch.full(shape, BACKGROUND, dtype=torch.long, device=anchors.device)
     # IoU of every (image, object, anchor); padded objects get -1 so that they never win.
     iou = _iou(gt_boxes.reshape(-1, 4), anchors).reshape(num_images, num_gt, -1)  # (B, G, A)
     iou = iou.masked_fill(~gt_mask[..., None], -1.0)
     best_iou_for_each_anchor, best_gt_for_each_anchor = iou.max(dim=1)  # (B, A)
-    matched = torch.where(best_iou_for_each_anchor >= iou_threshold, best_gt_for_each_anchor, -1)
+    above = best_iou_for_each_anchor >= iou_threshold
+    matched = torch.where(above, best_gt_for_each_anchor, BACKGROUND)  # (B, A)
     best_anchor_for_each_gt = iou.argmax(dim=2)  # (B, G)
     # Padded objects must not force anything: send them to a scratch column A, dropped after.
     scratch = anchors.shape[0]
