@@ -38,6 +38,10 @@ from ssd_lesson.plotting import (
     show_image,
 )
 
+# Resolution of the explorers' pictures. Higher looks sharper but redraws more slowly; the target
+# is a redraw (control change -> picture ready) within 100 ms (see benchmarks/bench_matching.py).
+FIGURE_DPI = 80
+
 
 class Explorer:
     """A live widget in JupyterLab; a PNG and one line of text where widgets cannot run.
@@ -56,17 +60,21 @@ class Explorer:
         compute: Callable[..., Any],
         draw: Callable[[Any, Any], object],
         describe: Callable[[Any], str],
-        figsize=(4.5, 4.0),
+        figsize=(5.5, 5.0),
         key: str = "",
     ):
         self.controls = controls
         self._compute, self._draw, self._describe = compute, draw, describe
         # One figure, cleared and redrawn on every change: building a new one costs more than
         # the drawing itself. No pyplot, so nothing leaks into the notebook.
-        self._figure = Figure(figsize=figsize, dpi=72)
+        self._figure = Figure(figsize=figsize, dpi=FIGURE_DPI)
         self._figure.subplots_adjust(left=0.08, right=0.97, bottom=0.07, top=0.93)
         self._ax = self._figure.add_subplot()
-        self.image = ipywidgets.Image(format="png")
+        # Shown at its natural size: stretched to the output's width it would look blurred.
+        width, height = (round(inches * FIGURE_DPI) for inches in figsize)
+        self.image = ipywidgets.Image(
+            format="png", layout={"width": f"{width}px", "height": f"{height}px"}
+        )
         self.readout = ipywidgets.Label()
         for control in controls.values():
             control.observe(self._on_change, names="value")

@@ -1,0 +1,872 @@
+"""Browser test of the matching explorer: real JupyterLab, real Chromium, a real key press.
+
+Run with ``make test-browser`` or::
+
+    .venv/bin/python tests/browser/run_browser_test.py [--notebook PATH] [--out DIR]
+
+What it does:
+
+1. Starts ``jupyter lab`` from this venv on 127.0.0.1 (free port, fixed token), with every Jupyter
+   config, data, runtime, settings, workspace and checkpoint directory under ``OUT/jupyter``, so
+   no Jupyter file in ~ or next to the notebook is read or written. User settings turn off the
+   news pop-up, autosave and notebook windowing.
+2. Opens the notebook in Debian's headless Chromium (driven by Playwright), waits for the kernel,
+   runs all cells and waits until the run has finished.
+3. Finds the output of ``matching_explorer()`` (a "centre x" slider next to a label starting with
+   "positives:"), screenshots that cell to ``OUT/before.png``, presses ArrowRight (or ArrowLeft)
+   15 times on the "centre x" slider handle, waits for the readout label and the picture to be
+   redrawn, screenshots ``OUT/after.png`` and asserts that centre x moved by 0.15 and that the
+   label, the picture's src and its PNG bytes all changed.
+
+The browser session runs in a child process that is killed if it exceeds a hard time limit (runs
+on these machines have hung where Playwright has no timeout); the whole session is retried once.
+The server, the kernel and the browser are always stopped, also on Ctrl-C, and the notebook file
+must be byte-for-byte unchanged afterwards. Exit status: 0 pass, 1 fail, 2 bad usage, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_NOTEBOOK = "notebooks/02_matching.ipynb"
+DEFAULT_OUT = "build/browser"
+TOKEN = "ssd-lesson-browser-test"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 1100}
+WINDOW_CHROME = 250  # px of menus, tabs and status bar around the notebook, with some room
+MAX_HEIGHT = 4000
+
+# Seconds. Generous: the machine has 2 cores and may be busy with other jobs.
+SERVER_START_TIMEOUT = 90
+SERVER_STOP_TIMEOUT = 20
+LAUNCH_TIMEOUT = 60
+PAGE_LOAD_TIMEOUT = 90
+KERNEL_IDLE_TIMEOUT = 120
+DEFAULT_RUN_ALL_TIMEOUT = 240
+EXPLORER_TIMEOUT = 60
+REDRAW_TIMEOUT = 60
+SETTLE_SECONDS = 1.5  # the explorer counts as redrawn once nothing changed for this long
+ACTION_TIMEOUT = 30  # default for every Playwright call (screenshots, key presses, ...)
+
+# ArrowRight x 15 = +0.15 on the 0.01-step slider: the box moves ~40 px in the picture. (x 10 moves
+# the default box from 0.45 to 0.55, the mirror image on the anchor grid: same readout.)
+KEY_PRESSES = 15
+MAX_BATCHES = 3  # press again (at most twice) if the readout happens not to change
+
+# Hard limit on one browser session, on top of run-all: the sum of the other step timeouts.
+SESSION_MARGIN = LAUNCH_TIMEOUT + KERNEL_IDLE_TIMEOUT + EXPLORER_TIMEOUT
+SESSION_MARGIN += REDRAW_TIMEOUT * MAX_BATCHES + 4 * ACTION_TIMEOUT
+
+# User settings for the throwaway JupyterLab (see /work/shared/NOTEBOOK_TESTING.md).
+LAB_SETTINGS = {
+    # Otherwise a news / update pop-up covers the notebook.
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # The notebook is dirty after "run all": never write it back to disk.
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    # Keep every cell in the DOM, so the explorer's output can be found wherever it is.
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+
+CENTRE_X_RE = re.compile(r"^\s*centre x\s*$")
+POSITIVES_RE = re.compile(r"^\s*positives:")
+READOUT_FORMAT_RE = re.compile(
+    r"^positives: \d+ \(forced: \d+, IoU ≥ \d+\.\d\d: \d+\); best IoU: \d+\.\d\d$"
+)
+
+# Log times count from the parent's start; the browser child inherits it through the environment.
+_T0 = float(os.environ.setdefault("SSD_BROWSER_TEST_T0", str(time.time())))
+
+
+def log(message: str, prefix: str = "test") -> None:
+    print(f"[{time.time() - _T0:6.1f}s] {prefix}: {message}", flush=True)
+
+
+class CheckFailed(Exception):
+    """The test ran and something was wrong (or took too long)."""
+
+    retry = True  # worth another browser session: it may have been the machine, not the code
+
+
+class NotebookFailed(CheckFailed):
+    """A cell raised: running the notebook again would raise again."""
+
+    retry = False
+
+
+# ------------------------------------------------------------------------------ arguments
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--notebook",
+        default=DEFAULT_NOTEBOOK,
+        help=f"notebook that calls matching_explorer(), inside the repository "
+        f"(default: {DEFAULT_NOTEBOOK})",
+    )
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        help=f"folder for screenshots, logs, a throwaway Jupyter config (default: {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--run-timeout",
+        type=float,
+        default=DEFAULT_RUN_ALL_TIMEOUT,
+        help=f"seconds allowed for running all cells (default: {DEFAULT_RUN_ALL_TIMEOUT})",
+    )
+    parser.add_argument("--attempts", type=int, default=2, help="browser sessions to try (2)")
+    # Internal: the parent runs the browser session in a child process it can kill.
+    parser.add_argument("--browser-session", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------ processes
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pids_mentioning(marker: str) -> list[int]:
+    """Our processes whose command line contains ``marker`` (a path unique to this run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_leftovers(marker: str, what: str) -> None:
+    """Kill, by pid, processes left behind that mention a path created by this run."""
+    for pid in pids_mentioning(marker):
+        log(f"killing left-over {what} process {pid}")
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def kill_group(proc: subprocess.Popen, name: str) -> None:
+    """SIGTERM then SIGKILL the process group led by ``proc`` (started with a new session)."""
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            log(f"{name} (pid {proc.pid}) still running after {sig.name}")
+    # The leader may be gone while others in its group live on: make sure of them too.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec: get SIGTERM if this script dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def write_lab_config(jupyter_dir: Path) -> dict[str, str]:
+    """A fresh Jupyter config tree; returns the environment variables that point at it."""
+    shutil.rmtree(jupyter_dir, ignore_errors=True)
+    dirs = {
+        "JUPYTER_CONFIG_DIR": jupyter_dir / "config",
+        "JUPYTER_DATA_DIR": jupyter_dir / "data",
+        "JUPYTER_RUNTIME_DIR": jupyter_dir / "runtime",
+        "JUPYTERLAB_SETTINGS_DIR": jupyter_dir / "lab-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": jupyter_dir / "lab-workspaces",
+        "IPYTHONDIR": jupyter_dir / "ipython",
+    }
+    for path in dirs.values():
+        path.mkdir(parents=True)
+    for name, values in LAB_SETTINGS.items():
+        path = dirs["JUPYTERLAB_SETTINGS_DIR"] / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=2) + "\n")
+    return {key: str(path) for key, path in dirs.items()}
+
+
+def start_server(port: int, jupyter_dir: Path, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, **write_lab_config(jupyter_dir), "PYTHONUNBUFFERED": "1"}
+    env.pop("JUPYTER_TOKEN", None)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={REPO_ROOT}",
+        # Lab makes a checkpoint of every file it opens: keep it out of the repository.
+        f"--FileCheckpoints.checkpoint_dir={jupyter_dir / 'checkpoints'}",
+        "--ServerApp.terminals_enabled=False",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    log(f"starting JupyterLab on port {port}, log in {log_path}")
+    with open(log_path, "wb") as log_file:
+        return subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed as a whole
+            preexec_fn=_die_with_parent,
+        )
+
+
+def api(port: int, path: str, method: str = "GET", timeout: float = 5.0) -> bytes:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        headers={"Authorization": f"token {TOKEN}"},
+        data=b"" if method == "POST" else None,
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.read()
+
+
+def wait_for_server(server: subprocess.Popen, port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise CheckFailed(f"JupyterLab exited with code {server.returncode}:\n{tail}")
+        try:
+            api(port, "/api/status", timeout=3)
+            # The Lab page itself (templates, settings) must answer too.
+            api(port, f"/lab?token={TOKEN}", timeout=10)
+            return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.5)
+    raise CheckFailed(f"JupyterLab did not answer within {SERVER_START_TIMEOUT} s (see {log_path})")
+
+
+def stop_server(server: subprocess.Popen, port: int) -> None:
+    """Ask the server to shut down (it stops its kernels), then kill its process group."""
+    if server.poll() is None:
+        try:
+            api(port, "/api/shutdown", method="POST", timeout=5)
+        except (OSError, urllib.error.URLError) as exc:
+            log(f"shutdown request failed ({exc}); killing the server")
+        try:
+            server.wait(timeout=SERVER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log(f"server still running {SERVER_STOP_TIMEOUT} s after the shutdown request")
+    kill_group(server, "JupyterLab")
+
+
+# ------------------------------------------------------------------------------ parent
+
+
+def run_attempt(args: argparse.Namespace, notebook_rel: str, out: Path, attempt: int) -> dict:
+    """One JupyterLab server and one browser session (in a child process). Returns its result."""
+    tag = f"attempt {attempt}"
+    jupyter_dir = out / "jupyter"
+    profile = out / f"chromium-profile-{attempt}"
+    shutil.rmtree(profile, ignore_errors=True)
+    result_path = out / f"result-{attempt}.json"
+    result_path.unlink(missing_ok=True)
+    log_path = out / f"jupyterlab-{attempt}.log"
+    port = free_port()
+    server = start_server(port, jupyter_dir, log_path)
+    child = None
+    start = time.monotonic()
+    try:
+        wait_for_server(server, port, log_path)
+        server_ready = round(time.monotonic() - start, 1)
+        log(f"{tag}: JupyterLab answered after {server_ready:.1f} s")
+        session_timeout = args.run_timeout + SESSION_MARGIN
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--browser-session",
+                f"--notebook={notebook_rel}",
+                f"--out={out}",
+                f"--port={port}",
+                f"--profile={profile}",
+                f"--result={result_path}",
+                f"--run-timeout={args.run_timeout}",
+                f"--tag={attempt}",
+            ],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            child.wait(timeout=session_timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise CheckFailed(
+                f"browser session hung: no result after {session_timeout:.0f} s"
+            ) from exc
+        result = json.loads(result_path.read_text()) if result_path.exists() else {}
+        if child.returncode != 0 or not result.get("ok"):
+            failure = CheckFailed(
+                result.get("error") or f"browser session exited with code {child.returncode}"
+            )
+            failure.retry = result.get("retry", True)
+            raise failure
+        result["timings"] = {"start JupyterLab": server_ready, **result["timings"]}
+        return result
+    finally:
+        # Cleaning up must not be cut short by a second Ctrl-C.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if child is not None and child.poll() is None:
+                log(f"{tag}: stopping the browser session (pid {child.pid})")
+                kill_group(child, "browser session")
+            kill_leftovers(str(profile), "Chromium")
+            stop_server(server, port)
+            kill_leftovers(str(jupyter_dir / "runtime"), "kernel")
+            log(f"{tag}: JupyterLab stopped (attempt took {time.monotonic() - start:.1f} s)")
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _raise_interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.browser_session:
+        return browser_session(args)
+
+    notebook = Path(args.notebook).resolve()
+    out = Path(args.out).resolve()
+    if not notebook.is_file():
+        print(f"error: notebook {args.notebook} not found", file=sys.stderr, flush=True)
+        return 2
+    try:
+        notebook_rel = notebook.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        print(f"error: {notebook} is not inside {REPO_ROOT}", file=sys.stderr, flush=True)
+        return 2
+    if not Path(CHROMIUM).exists():
+        print(
+            f"error: {CHROMIUM} not found (apt-get install chromium)", file=sys.stderr, flush=True
+        )
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    # Two runs sharing OUT would wipe each other's Jupyter config and kill each other's kernels.
+    lock = open(out / ".lock", "w")  # held until the process exits
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"error: another browser test is using {out}", file=sys.stderr, flush=True)
+        return 2
+    for stale in ("before.png", "after.png", "before-image.png", "after-image.png"):
+        (out / stale).unlink(missing_ok=True)
+
+    digest = sha256(notebook)
+    checkpoint = notebook.parent / ".ipynb_checkpoints" / f"{notebook.stem}-checkpoint.ipynb"
+    had_checkpoint = checkpoint.exists()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    log(f"notebook {notebook_rel} (sha256 {digest[:12]}), output in {out}")
+
+    started = time.monotonic()
+    result, errors = None, []
+    try:
+        for attempt in range(1, args.attempts + 1):
+            try:
+                result = run_attempt(args, notebook_rel, out, attempt)
+                break
+            except CheckFailed as exc:
+                errors.append(f"attempt {attempt}: {exc}")
+                log(f"attempt {attempt} FAILED: {exc}")
+                if not exc.retry:
+                    log("not retrying: the notebook itself fails")
+                    break
+    except KeyboardInterrupt:
+        log("interrupted; server and browser stopped")
+        return 130
+
+    problems = []
+    if sha256(notebook) != digest:
+        problems.append(f"the notebook {notebook_rel} was modified on disk by the test")
+    if checkpoint.exists() and not had_checkpoint:
+        problems.append(f"the test created a checkpoint {checkpoint}")
+    if result is None:
+        problems.append("no attempt passed:\n  " + "\n  ".join(errors))
+
+    total = time.monotonic() - started
+    if problems:
+        print("\nBROWSER TEST FAILED", flush=True)
+        for problem in problems:
+            print(f"- {problem}", flush=True)
+        print(f"(logs and screenshots in {out}; {total:.1f} s)", flush=True)
+        return 1
+
+    print("\nBROWSER TEST PASSED", flush=True)
+    print(f"  notebook:        {notebook_rel} (unchanged on disk)", flush=True)
+    print(f"  centre x:        {result['cx_before']} -> {result['cx_after']}", flush=True)
+    print(f"  readout before:  {result['label_before']}", flush=True)
+    print(f"  readout after:   {result['label_after']}", flush=True)
+    print(
+        f"  picture:         {result['image_before']} -> {result['image_after']}",
+        flush=True,
+    )
+    print(f"  picture src:     {result['src_before']} -> {result['src_after']}", flush=True)
+    print(f"  screenshots:     {out / 'before.png'}, {out / 'after.png'}", flush=True)
+    timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result["timings"].items())
+    print(f"  timings:         {timings}", flush=True)
+    print(f"  attempts:        {len(errors) + 1}; total {total:.1f} s", flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------------------ browser session
+
+# State of the notebook panel, read through the JupyterLab app object (expose_app_in_browser).
+NOTEBOOK_STATE_JS = """
+(path) => {
+  const app = window.jupyterapp;
+  if (!app || !app.shell) return { phase: 'loading' };
+  const dialogs = Array.from(document.querySelectorAll('.jp-Dialog'))
+    .map(d => d.innerText.replace(/\\s+/g, ' ').slice(0, 300));
+  const panel = Array.from(app.shell.widgets('main')).find(
+    w => w.context && w.context.path === path && w.content && w.content.widgets);
+  if (!panel) return { phase: 'opening', dialogs };
+  const session = panel.sessionContext;
+  const kernel = session.session ? session.session.kernel : null;
+  const cells = [];
+  panel.content.widgets.forEach((cell, index) => {
+    const model = cell.model;
+    if (model.type !== 'code') return;
+    const errors = [];
+    for (let i = 0; i < model.outputs.length; i++) {
+      const output = model.outputs.get(i).toJSON();
+      if (output.output_type === 'error') errors.push(`${output.ename}: ${output.evalue}`);
+    }
+    const tags = (model.getMetadata ? model.getMetadata('tags') : null) || [];
+    cells.push({
+      index,
+      blank: !model.sharedModel.getSource().trim(),
+      count: model.executionCount,
+      running: model.executionState === 'running',
+      errors,
+      raises: tags.includes('raises-exception'),
+    });
+  });
+  return {
+    phase: 'open',
+    id: panel.id,
+    ready: session.isReady,
+    kernel: kernel ? kernel.status : null,
+    cells,
+    dialogs,
+    runAll: window.__ssdRunAll || null,
+  };
+}
+"""
+
+RUN_ALL_JS = """
+(id) => {
+  const app = window.jupyterapp;
+  app.shell.activateById(id);
+  window.__ssdRunAll = { done: false };
+  app.commands.execute('notebook:run-all-cells').then(
+    ok => { window.__ssdRunAll = { done: true, ok: ok !== false }; },
+    err => { window.__ssdRunAll = { done: true, ok: false, error: String(err) }; });
+  return true;
+}
+"""
+
+# The PNG shown by an <img> (a blob: URL that ipywidgets revokes on the next redraw, so it is
+# read at once), as base64.
+IMAGE_BYTES_JS = """
+async (img) => {
+  const src = img.src;
+  const blob = await (await fetch(src)).blob();
+  const data = await new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+  return { src, base64: data.slice(data.indexOf(',') + 1) };
+}
+"""
+
+
+def poll(check, timeout: float, what: str, interval: float = 0.25):
+    """Call ``check()`` until it returns something truthy; CheckFailed after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def browser_session(args: argparse.Namespace) -> int:
+    """Child process: drive Chromium through the test; write a JSON result; exit 0 on success."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    session = BrowserSession(args)
+    result: dict = {"ok": False, "timings": session.timings}
+    try:
+        with sync_playwright() as playwright:
+            started = time.monotonic()
+            context = playwright.chromium.launch_persistent_context(
+                args.profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport=VIEWPORT,
+                timeout=LAUNCH_TIMEOUT * 1000,
+            )
+            session.step("launch Chromium", started)
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                result.update(session.run(page))
+                result["ok"] = True
+            finally:
+                try:
+                    context.close()
+                except PlaywrightError as exc:
+                    session.say(f"closing the browser failed: {exc}")
+    except Exception as exc:  # every failure, whatever its kind, is reported to the parent
+        message = str(exc) if isinstance(exc, CheckFailed) else f"{type(exc).__name__}: {exc}"
+        result["ok"], result["error"] = False, message.strip()
+        result["retry"] = getattr(exc, "retry", True)
+        session.say(f"FAILED: {result['error']}")
+    Path(args.result).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return 0 if result["ok"] else 1
+
+
+class BrowserSession:
+    """The steps of one browser session, on one Playwright page."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.path = args.notebook  # relative to the server's root, "/"-separated
+        self.out = Path(args.out)
+        self.timings: dict[str, float] = {}
+        self.seen_dialogs: set[str] = set()
+
+    def say(self, message: str) -> None:
+        log(message, prefix=f"browser {self.args.tag}")
+
+    def step(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.monotonic() - started, 1)
+        self.say(f"{name}: {self.timings[name]:.1f} s")
+
+    def run(self, page) -> dict:
+        self.page = page
+        page.set_default_timeout(ACTION_TIMEOUT * 1000)
+        page.set_default_navigation_timeout(PAGE_LOAD_TIMEOUT * 1000)
+        page.on("pageerror", lambda exc: self.say(f"page error: {exc}"))
+
+        started = time.monotonic()
+        panel = self.open_notebook()
+        self.step("open notebook, kernel idle", started)
+
+        started = time.monotonic()
+        self.run_all_cells(panel["id"])
+        self.step("run all cells", started)
+
+        started = time.monotonic()
+        self.find_explorer()
+        self.step("find explorer", started)
+
+        before = self.snapshot()
+        if not before["png"].startswith(b"\x89PNG"):
+            raise CheckFailed("the explorer's picture is not a PNG")
+        self.cell.screenshot(path=str(self.out / "before.png"), animations="disabled")
+        (self.out / "before-image.png").write_bytes(before["png"])
+        self.say(f"before: centre x {before['cx']}; {before['label']}; picture {before['sha']}")
+
+        started = time.monotonic()
+        expected_cx = self.move_centre_x(before)
+        self.step("move slider, wait for redraw", started)
+
+        after = self.snapshot()
+        self.cell.screenshot(path=str(self.out / "after.png"), animations="disabled")
+        (self.out / "after-image.png").write_bytes(after["png"])
+        self.say(f"after:  centre x {after['cx']}; {after['label']}; picture {after['sha']}")
+
+        for name, text in (("before", before["label"]), ("after", after["label"])):
+            if not READOUT_FORMAT_RE.match(text):
+                raise CheckFailed(f"unexpected readout {name} the key presses: {text!r}")
+        if after["label"] == before["label"]:
+            raise CheckFailed(f"the readout did not change: {after['label']!r}")
+        if after["src"] == before["src"]:
+            raise CheckFailed(f"the picture's src did not change: {after['src']!r}")
+        if after["sha"] == before["sha"]:
+            raise CheckFailed("the picture's PNG bytes did not change")
+        if abs(float(after["cx"]) - expected_cx) > 0.005:
+            raise CheckFailed(f"centre x is {after['cx']}, expected {expected_cx:.2f}")
+        return {
+            "notebook": self.path,
+            "cx_before": before["cx"],
+            "cx_after": after["cx"],
+            "label_before": before["label"],
+            "label_after": after["label"],
+            "src_before": before["src"],
+            "src_after": after["src"],
+            "image_before": f"{len(before['png'])} bytes, sha256 {before['sha']}",
+            "image_after": f"{len(after['png'])} bytes, sha256 {after['sha']}",
+            "dialogs": sorted(self.seen_dialogs),
+        }
+
+    # ---- the notebook, through the JupyterLab app object
+
+    def state(self) -> dict:
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            current = self.page.evaluate(NOTEBOOK_STATE_JS, self.path)
+        except PlaywrightError as exc:  # e.g. "Execution context was destroyed" while loading
+            if "context" not in str(exc):
+                raise
+            return {"phase": "loading"}
+        for text in current.get("dialogs", []):
+            if text not in self.seen_dialogs:
+                self.seen_dialogs.add(text)
+                self.say(f"dialog: {text}")
+            if "Select Kernel" in text:  # a notebook without kernelspec metadata
+                self.page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        return current
+
+    def open_notebook(self) -> dict:
+        quoted = urllib.parse.quote(self.path)
+        self.page.goto(f"http://127.0.0.1:{self.args.port}/lab/tree/{quoted}?token={TOKEN}")
+
+        def kernel_idle():
+            current = self.state()
+            if current.get("phase") != "open" or not current["ready"]:
+                return None
+            return current if current["kernel"] == "idle" else None
+
+        panel = poll(kernel_idle, KERNEL_IDLE_TIMEOUT, f"{self.path} to open with an idle kernel")
+        code_cells = sum(not cell["blank"] for cell in panel["cells"])
+        self.say(f"notebook open, kernel idle, {code_cells} code cells")
+        return panel
+
+    def run_all_cells(self, panel_id: str) -> None:
+        """Run all cells; wait until every non-empty code cell has run, or one has failed.
+
+        Lab's run-all promise alone is not enough: it resolves (false) as soon as any cell
+        raises, also a "raises-exception" cell, while the cells after it are still running.
+        Lab clears the execution counts of the cells it queues, so "every cell has a count,
+        the kernel is idle and the promise has resolved" means the run is over.
+        """
+        self.page.evaluate(RUN_ALL_JS, panel_id)
+        seen = {"report": time.monotonic(), "state": {}}
+
+        def failed_cells(current: dict) -> list[str]:
+            return [
+                f"cell {cell['index']}: {error}"
+                for cell in current.get("cells", [])
+                if not cell["raises"]
+                for error in cell["errors"]
+            ]
+
+        def finished():
+            current = seen["state"] = self.state()
+            cells = [cell for cell in current.get("cells", []) if not cell["blank"]]
+            run_all = current.get("runAll") or {}
+            if time.monotonic() - seen["report"] > 15:
+                seen["report"] = time.monotonic()
+                executed = sum(cell["count"] is not None for cell in cells)
+                self.say(f"running: kernel {current.get('kernel')}, {executed}/{len(cells)} cells")
+            if not run_all.get("done"):
+                return None
+            if failed_cells(current) or "error" in run_all:
+                return current  # the kernel skips the cells after a failing one
+            if current.get("kernel") != "idle" or any(cell["running"] for cell in cells):
+                return None
+            return current if all(cell["count"] is not None for cell in cells) else None
+
+        try:
+            done = poll(finished, self.args.run_timeout, "all cells to run")
+        except CheckFailed as exc:
+            cells = [cell for cell in seen["state"].get("cells", []) if not cell["blank"]]
+            unrun = [cell["index"] for cell in cells if cell["count"] is None]
+            raise CheckFailed(f"{exc} (cells not run yet: {unrun})") from None
+        errors = failed_cells(done)
+        if errors:
+            raise NotebookFailed(f"running all cells failed: {'; '.join(errors)}")
+        if "error" in done["runAll"]:
+            raise CheckFailed(f"the run-all command failed: {done['runAll']['error']}")
+
+    # ---- the explorer
+
+    def find_explorer(self) -> None:
+        """The output with a "centre x" slider and a "positives: ..." label; its parts."""
+        page = self.page
+        centre_x = page.locator(".widget-slider").filter(
+            has=page.locator(".widget-label", has_text=CENTRE_X_RE)
+        )
+        positives = page.locator(".widget-label", has_text=POSITIVES_RE)
+        outputs = page.locator(".jp-OutputArea-output").filter(has=centre_x).filter(has=positives)
+        try:
+            poll(lambda: outputs.count() > 0, EXPLORER_TIMEOUT, "the matching explorer")
+        except CheckFailed:
+            page.screenshot(path=str(self.out / f"failure-{self.args.tag}.png"))
+            broken = page.locator(".jp-OutputArea-output", has_text="Error displaying widget")
+            raise CheckFailed(
+                "no output with a 'centre x' slider and a 'positives:' label "
+                f"({page.locator('.widget-slider').count()} sliders on the page, "
+                f"{broken.count()} 'Error displaying widget' outputs); "
+                f"screenshot in failure-{self.args.tag}.png"
+            ) from None
+        if outputs.count() > 1:
+            self.say(f"{outputs.count()} matching explorers found; testing the first")
+        output = outputs.first
+        self.cell = page.locator(".jp-CodeCell").filter(has=output).last
+        slider = output.locator(".widget-slider").filter(
+            has=page.locator(".widget-label", has_text=CENTRE_X_RE)
+        )
+        self.handle = slider.locator(".noUi-handle").first
+        self.readout = slider.locator(".widget-readout").first
+        self.label = output.locator(".widget-label", has_text=POSITIVES_RE).first
+        self.image = output.locator("img").first
+        self.image.wait_for(state="visible")
+        page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 0", arg=self.image.element_handle()
+        )
+        # Lab scrolls the notebook inside a fixed-height panel, so a cell taller than the
+        # window would be cut off in a screenshot: make the window tall enough for it.
+        height = self.cell.evaluate("el => el.getBoundingClientRect().height")
+        if height + WINDOW_CHROME > VIEWPORT["height"]:
+            size = {**VIEWPORT, "height": min(int(height) + WINDOW_CHROME, MAX_HEIGHT)}
+            page.set_viewport_size(size)
+            self.say(f"explorer cell is {height:.0f} px tall: window resized to {size}")
+            time.sleep(0.5)  # let Lab lay itself out again
+        self.cell.scroll_into_view_if_needed()
+
+    def snapshot(self) -> dict:
+        picture = self.image.evaluate(IMAGE_BYTES_JS)
+        png = base64.b64decode(picture["base64"])
+        return {
+            "label": self.label.inner_text().strip(),
+            "cx": self.readout.inner_text().strip(),
+            "src": picture["src"],
+            "png": png,
+            "sha": hashlib.sha256(png).hexdigest()[:12],
+        }
+
+    def move_centre_x(self, before: dict) -> float:
+        """Press arrow keys on the "centre x" handle until the readout changes; new centre x."""
+        cx_before = float(before["cx"])
+        key = "ArrowRight" if cx_before <= 0.5 else "ArrowLeft"
+        step = 0.01 if key == "ArrowRight" else -0.01
+        presses, previous_src = 0, before["src"]
+        for batch in range(1, MAX_BATCHES + 1):
+            self.handle.focus()
+            for _ in range(KEY_PRESSES):
+                self.page.keyboard.press(key)
+                time.sleep(0.05)
+            presses += KEY_PRESSES
+            expected_cx = cx_before + step * presses
+            self.say(f"pressed {key} x {presses} on the 'centre x' slider")
+            label, src = self.wait_for_redraw(before, previous_src, expected_cx)
+            if label != before["label"]:
+                return expected_cx
+            # E.g. the box landed on the mirror image of its old place on the anchor grid.
+            self.say(f"readout unchanged after batch {batch} ({label}); pressing again")
+            previous_src = src
+        return expected_cx  # run() reports the unchanged readout
+
+    def wait_for_redraw(self, before: dict, previous_src: str, expected_cx: float):
+        """Wait until centre x shows ``expected_cx`` and the last redraw is in; (label, src)."""
+        history = {"value": None, "since": time.monotonic()}
+
+        def redrawn():
+            current = (
+                self.label.inner_text().strip(),
+                self.image.get_attribute("src"),
+                self.readout.inner_text().strip(),
+            )
+            if current != history["value"]:
+                history["value"], history["since"] = current, time.monotonic()
+                return None
+            try:
+                at_target = abs(float(current[2]) - expected_cx) < 0.005
+            except ValueError:
+                at_target = False
+            if current[1] == previous_src or not at_target:
+                return None
+            if self.state().get("kernel") != "idle":
+                return None
+            # Changed, the kernel is idle, and nothing has changed for a while.
+            return time.monotonic() - history["since"] >= SETTLE_SECONDS
+
+        try:
+            poll(redrawn, REDRAW_TIMEOUT, "the explorer to be redrawn", interval=0.1)
+        except CheckFailed as exc:
+            label, src, cx = history["value"] or ("?", "?", "?")
+            raise CheckFailed(
+                f"{exc}: centre x {before['cx']} -> {cx} (expected {expected_cx:.2f}), "
+                f"readout changed: {label != before['label']}, "
+                f"picture changed: {src != previous_src}"
+            ) from None
+        return history["value"][:2]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
