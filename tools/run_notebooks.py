@@ -23,11 +23,14 @@ def run(path: Path) -> None:
         notebook,
         timeout=TIMEOUT_PER_CELL,
         kernel_name="python3",
+        record_timing=False,  # no per-cell timestamps: diffs show only what changed
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
     client.execute()
     notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
     nbformat.write(notebook, path)
     print(f"{path}: {time.perf_counter() - start:.1f} s")
 
