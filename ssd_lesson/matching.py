@@ -18,7 +18,10 @@ Conventions, the same as torchvision's ``SSDMatcher``:
 * ties go to the lowest index: an anchor equally close to two objects takes the first one, an
   object equally close to two anchors is forced onto the first one;
 * collisions: when two objects have the same best anchor, the later object (higher index) gets
-  it, and the earlier one keeps only its threshold matches, if it has any.
+  it, and the earlier one keeps only its threshold matches, if it has any. ssd-lesson makes this
+  a rule (``scatter_reduce`` with "amax"). torchvision writes ``matches[idx] = arange(G)`` with
+  repeated indices, which PyTorch leaves undefined; on the CPU the last write wins, so the two
+  agree there.
 
 Class labels: 0 is background, objects are 1..C. ``match_targets`` turns matches into labels.
 """

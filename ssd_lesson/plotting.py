@@ -103,7 +103,7 @@ def draw_boxes(
                 text,
                 color="white",
                 fontsize=7,
-                va="bottom",
+                va="top",  # inside the box, below its top-left corner (y points down)
                 ha="left",
                 bbox={"facecolor": c, "edgecolor": "none", "pad": 1, "alpha": 0.9},
             )
@@ -152,11 +152,12 @@ def matching_legend(ax: Axes) -> Axes:
 
     handles = [
         Line2D([], [], color=GROUND_TRUTH_COLOR, lw=3, ls="--", label="ground truth"),
-        Line2D([], [], color=FORCED_COLOR, lw=2.5, label="forced (rule 1)"),
+        Line2D([], [], color=FORCED_COLOR, lw=2.5, label="forced (rule 1; may pass rule 2 too)"),
         Line2D([], [], color=THRESHOLD_COLOR, lw=1.5, label="IoU ≥ threshold (rule 2)"),
         Line2D([], [], color=BACKGROUND_COLOR, lw=1, label="background"),
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    # Below the picture, in two columns, so that it never covers a box or falls off the figure.
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2, fontsize=8)
     return ax
 
 
@@ -164,7 +165,7 @@ def matching_key_html() -> str:
     """The colours of ``draw_matches`` as one line of HTML, for widgets."""
     names = [
         (GROUND_TRUTH_COLOR, "ground truth (dashed)"),
-        (FORCED_COLOR, "forced (rule 1)"),
+        (FORCED_COLOR, "forced (rule 1; may pass rule 2 too)"),
         (THRESHOLD_COLOR, "IoU ≥ threshold (rule 2)"),
         (BACKGROUND_COLOR, "background"),
     ]
@@ -179,5 +180,5 @@ def render_png(draw: Callable[[Axes], object], size=(5.0, 4.0), dpi: int = 80) -
     figure = Figure(figsize=size, dpi=dpi, layout="constrained")
     draw(figure.add_subplot())
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()

@@ -35,6 +35,7 @@ from ssd_lesson.plotting import (
     draw_matches,
     matching_key_html,
     matching_legend,
+    render_png,
     show_image,
 )
 
@@ -52,6 +53,9 @@ class Explorer:
         draw: ``draw(data, ax)`` draws the data on a matplotlib Axes.
         describe: ``describe(data) -> str``, the one-line readout.
         key: optional HTML shown above the picture (a colour key drawn once, not per redraw).
+        draw_snapshot: optional ``draw_snapshot(data, ax)`` for the static picture shown where
+            widgets cannot run; it may add what the live widget shows around its picture (a
+            legend). The readout becomes its title.
     """
 
     def __init__(
@@ -62,9 +66,13 @@ class Explorer:
         describe: Callable[[Any], str],
         figsize=(5.5, 5.0),
         key: str = "",
+        draw_snapshot: Callable[[Any, Any], object] | None = None,
+        snapshot_figsize=(5.5, 5.0),
     ):
         self.controls = controls
         self._compute, self._draw, self._describe = compute, draw, describe
+        self._draw_snapshot = draw_snapshot or draw
+        self._snapshot_figsize = snapshot_figsize
         # One figure, cleared and redrawn on every change: building a new one costs more than
         # the drawing itself. No pyplot, so nothing leaks into the notebook.
         self._figure = Figure(figsize=figsize, dpi=FIGURE_DPI)
@@ -122,9 +130,18 @@ class Explorer:
         if not self._holding:
             self.update()
 
+    def snapshot_png(self) -> bytes:
+        """The static picture for GitHub and nbconvert: the figure, titled with the readout."""
+
+        def draw(ax):
+            self._draw_snapshot(self.data, ax)
+            ax.set_title(self.text, fontsize=9)
+
+        return render_png(draw, size=self._snapshot_figsize)
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        bundle["image/png"] = base64.b64encode(self.png).decode("ascii")
+        bundle["image/png"] = base64.b64encode(self.snapshot_png()).decode("ascii")
         bundle["text/plain"] = self.text
         return bundle
 
@@ -154,7 +171,8 @@ class AnchorLayout(NamedTuple):
     map_size: int
     boxes_per_cell: int
     anchors: Tensor  # (map_size * map_size * boxes_per_cell, 4) cxcywh
-    cell_anchors: Tensor  # (boxes_per_cell, 4) cxcywh, the cell nearest the image centre
+    cell_anchors: Tensor  # (boxes_per_cell, 4) cxcywh: the middle cell (just below and right of
+    # the centre when the map size is even)
 
 
 def anchor_layout(
@@ -173,14 +191,19 @@ def anchor_layout(
     return AnchorLayout(map_size, per_cell, anchors, cell)
 
 
-def draw_anchor_layout(layout: AnchorLayout, ax, image=None, show_all: bool = False):
-    """The grid of cells, every anchor faintly (if ``show_all``), the centre cell's anchors bold."""
+def draw_anchor_layout(
+    layout: AnchorLayout, ax, image=None, show_all: bool = False, title: str | None = None
+):
+    """The grid, every cell's centre, every anchor faintly (if ``show_all``), one cell's bold."""
     show_image(ax, image)
-    draw_grid(ax, layout.map_size, layout.map_size, color="black" if image is None else "white")
+    line_color = "black" if image is None else "white"
+    draw_grid(ax, layout.map_size, layout.map_size, color=line_color)
+    centres = layout.anchors[:, :2].unique(dim=0).numpy()
+    ax.plot(centres[:, 0], centres[:, 1], ".", color=line_color, markersize=3)
     if show_all:
         draw_anchors(ax, layout.anchors, color="#56B4E9", linewidth=0.5, alpha=0.5)
     draw_anchors(ax, layout.cell_anchors, color=ANCHOR_COLOR, linewidth=2)
-    ax.set_title(f"{layout.map_size}×{layout.map_size} feature map", fontsize=9)
+    ax.set_title(title or f"{layout.map_size}×{layout.map_size} feature map", fontsize=9)
     return ax
 
 
@@ -196,7 +219,7 @@ def anchor_explorer(image=None) -> Explorer:
     """Lesson 01: change the map size, the scales and the aspect ratios; see the anchors move."""
     controls = {
         "map_size": ipywidgets.IntSlider(
-            value=4,
+            value=5,
             min=1,
             max=10,
             description="map size",
@@ -312,6 +335,8 @@ def matching_explorer(
         lambda view, ax: draw_matching_view(view, ax, legend=False),
         describe_matching_view,
         key=matching_key_html(),
+        draw_snapshot=draw_matching_view,
+        snapshot_figsize=(5.5, 6.0),
     )
 
 

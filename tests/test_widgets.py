@@ -38,7 +38,9 @@ def test_anchor_layout_rejects_unknown_ratio_choice():
 def test_anchor_explorer_follows_its_controls():
     explorer = anchor_explorer(sample_photo())
     first_png, first_text = explorer.png, explorer.text
-    assert explorer.text == "4×4 cells × 4 boxes per cell = 64 anchors on this map"
+    assert explorer.text == "5×5 cells × 4 boxes per cell = 100 anchors on this map"
+    # On an odd map the middle cell is the centre of the image.
+    assert torch.all(explorer.data[0].cell_anchors[:, :2] == 0.5)
     explorer.controls["map_size"].value = 6  # as a learner dragging the slider
     assert len(explorer.data[0].anchors) == 6 * 6 * 4
     assert explorer.text.startswith("6×6 cells") and explorer.png != first_png
@@ -85,8 +87,11 @@ def test_set_rejects_unknown_controls():
 
 
 def test_static_fallback_is_a_png_and_one_line():
-    bundle = matching_explorer()._repr_mimebundle_()
-    assert base64.b64decode(bundle["image/png"]).startswith(PNG_SIGNATURE)
+    explorer = matching_explorer()
+    bundle = explorer._repr_mimebundle_()
+    snapshot = base64.b64decode(bundle["image/png"])
+    # The snapshot is its own picture (legend, readout as title), not the live one.
+    assert snapshot.startswith(PNG_SIGNATURE) and snapshot != explorer.png
     assert "\n" not in bundle["text/plain"] and bundle["text/plain"].startswith("positives")
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
