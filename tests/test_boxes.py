@@ -159,18 +159,18 @@ def test_as_boxes_converts_lists_to_float():
 BAD_SHAPES = [torch.zeros(4), torch.zeros(2, 3), torch.zeros(1, 2, 4), torch.zeros(3, 5)]
 
 
+# Every public function that takes boxes, with box_iou checked on either side.
+BOX_FUNCTIONS = {
+    "xyxy_to_cxcywh": xyxy_to_cxcywh,
+    "cxcywh_to_xyxy": cxcywh_to_xyxy,
+    "box_area": box_area,
+    "box_iou_first": lambda b: box_iou(b, [[0.0, 0.0, 1.0, 1.0]]),
+    "box_iou_second": lambda b: box_iou([[0.0, 0.0, 1.0, 1.0]], b),
+}
+
+
 @pytest.mark.parametrize("bad", BAD_SHAPES, ids=lambda t: str(tuple(t.shape)))
-@pytest.mark.parametrize(
-    "func",
-    [
-        xyxy_to_cxcywh,
-        cxcywh_to_xyxy,
-        box_area,
-        lambda b: box_iou(b, [[0.0, 0.0, 1.0, 1.0]]),
-        lambda b: box_iou([[0.0, 0.0, 1.0, 1.0]], b),
-    ],
-    ids=["xyxy_to_cxcywh", "cxcywh_to_xyxy", "box_area", "box_iou_first", "box_iou_second"],
-)
+@pytest.mark.parametrize("func", BOX_FUNCTIONS.values(), ids=BOX_FUNCTIONS.keys())
 def test_wrong_shape_is_rejected(func, bad):
     with pytest.raises(
         ValueError, match=r"of shape \(N, 4\), got " + re.escape(str(tuple(bad.shape)))
@@ -188,15 +188,8 @@ def test_non_numeric_boxes_are_rejected():
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize(
     "func",
-    [
-        xyxy_to_cxcywh,
-        cxcywh_to_xyxy,
-        box_area,
-        lambda b: box_iou(b, [[0.0, 0.0, 1.0, 1.0]]),
-        lambda b: box_iou([[0.0, 0.0, 1.0, 1.0]], b),
-        check_xyxy,
-    ],
-    ids=["xyxy_to_cxcywh", "cxcywh_to_xyxy", "box_area", "iou1", "iou2", "check_xyxy"],
+    [*BOX_FUNCTIONS.values(), check_xyxy],
+    ids=[*BOX_FUNCTIONS.keys(), "check_xyxy"],
 )
 def test_nan_and_inf_are_rejected(func, value):
     boxes = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.1, 0.1, 0.6, 0.6]])
