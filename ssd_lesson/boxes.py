@@ -21,6 +21,8 @@ from torch import Tensor
 # little outside [0, 1] are legal. Pixel coordinates are tens or hundreds: anything beyond this
 # margin is almost certainly pixels passed where fractions were expected.
 FRACTION_MARGIN = 0.5
+# Ground-truth boxes lie inside the image: allow only annotations rounded at the border.
+GROUND_TRUTH_MARGIN = 0.01
 
 
 def as_boxes(boxes, name: str = "boxes", check_finite: bool = True) -> Tensor:
@@ -41,15 +43,23 @@ def as_boxes(boxes, name: str = "boxes", check_finite: bool = True) -> Tensor:
     return boxes
 
 
-def check_xyxy(boxes, name: str = "boxes", fractions: bool = True, positive_area: bool = False):
+def check_xyxy(
+    boxes,
+    name: str = "boxes",
+    fractions: bool = True,
+    positive_area: bool = False,
+    margin: float = FRACTION_MARGIN,
+):
     """Check boxes in xyxy format and return them as a float tensor (N, 4).
 
     Args:
         boxes: (N, 4) xyxy boxes.
         name: what to call them in error messages.
-        fractions: if True, coordinates must be fractions of the image (within
-            ``FRACTION_MARGIN`` of [0, 1]).
+        fractions: if True, coordinates must be fractions of the image, within ``margin`` of
+            [0, 1].
         positive_area: if True, every box must have a width and a height above zero.
+        margin: how far outside [0, 1] a coordinate may go: ``FRACTION_MARGIN`` for anchors,
+            which may stick out of the image, ``GROUND_TRUTH_MARGIN`` for ground truth.
     """
     boxes = as_boxes(boxes, name, check_finite=False)
     if boxes.numel() == 0:
@@ -62,13 +72,15 @@ def check_xyxy(boxes, name: str = "boxes", fractions: bool = True, positive_area
     fine = math.isfinite(lowest) and math.isfinite(highest) and math.isfinite(min_side)
     fine = fine and (min_side > 0 if positive_area else min_side >= 0)
     if fractions:
-        fine = fine and lowest >= -FRACTION_MARGIN and highest <= 1 + FRACTION_MARGIN
+        fine = fine and lowest >= -margin and highest <= 1 + margin
     if not fine:
-        _raise_for_bad_row(boxes, name, fractions, positive_area)
+        _raise_for_bad_row(boxes, name, fractions, positive_area, margin)
     return boxes
 
 
-def _raise_for_bad_row(boxes: Tensor, name: str, fractions: bool, positive_area: bool) -> None:
+def _raise_for_bad_row(
+    boxes: Tensor, name: str, fractions: bool, positive_area: bool, margin: float
+) -> None:
     as_boxes(boxes, name)  # raises on NaN or inf
     widths = boxes[:, 2] - boxes[:, 0]
     heights = boxes[:, 3] - boxes[:, 1]
@@ -85,16 +97,20 @@ def _raise_for_bad_row(boxes: Tensor, name: str, fractions: bool, positive_area:
             f"{boxes[row].tolist()} with zero area"
         )
     if fractions:
-        _check_fractions(boxes, name)
+        _check_fractions(boxes, name, margin)
 
 
-def _check_fractions(boxes: Tensor, name: str) -> None:
-    too_far = (boxes < -FRACTION_MARGIN) | (boxes > 1 + FRACTION_MARGIN)
+def _check_fractions(boxes: Tensor, name: str, margin: float) -> None:
+    too_far = (boxes < -margin) | (boxes > 1 + margin)
     if too_far.any():
         row = int(torch.nonzero(too_far.any(dim=1))[0])
+        if boxes[row].abs().max() > 2:
+            hint = "these look like pixels: divide by the image width and height"
+        else:
+            hint = f"coordinates may lie at most {margin} outside [0, 1]: clip them to the image"
         raise ValueError(
             f"expected {name} as fractions of the image (0..1), got row {row} = "
-            f"{boxes[row].tolist()}; these look like pixels: divide by the image width and height"
+            f"{boxes[row].tolist()}; {hint}"
         )
 
 

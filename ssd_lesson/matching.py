@@ -33,7 +33,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ssd_lesson.boxes import _iou, as_boxes, check_xyxy
+from ssd_lesson.boxes import GROUND_TRUTH_MARGIN, _iou, as_boxes, check_xyxy
 
 # "This anchor matched no object." An index into the ground-truth boxes otherwise.
 BACKGROUND = -1
@@ -158,7 +158,7 @@ def match_anchors_batched(
             f"expected gt_mask as a bool tensor of shape {tuple(gt_boxes.shape[:2])}, "
             f"got {gt_mask.dtype} of shape {tuple(gt_mask.shape)}"
         )
-    check_xyxy(gt_boxes[gt_mask], "gt_boxes", positive_area=True)
+    _check_gt(gt_boxes[gt_mask])
     num_images, num_gt = gt_mask.shape
     if num_gt == 0:
         shape = (num_images, anchors.shape[0])
@@ -211,10 +211,7 @@ def match_batch(
         padded, mask = padded.to(anchors.device), mask.to(anchors.device)
         return match_anchors_batched(anchors, padded, mask, iou_threshold)
     # The anchors were checked once above; only each image's boxes need checking.
-    matches = [
-        _match_checked(anchors, check_xyxy(gt, "gt_boxes", positive_area=True), iou_threshold)
-        for gt in gt_boxes_list
-    ]
+    matches = [_match_checked(anchors, _check_gt(gt), iou_threshold) for gt in gt_boxes_list]
     if not matches:
         return torch.zeros(0, anchors.shape[0], dtype=torch.long)
     return torch.stack(matches)
@@ -286,6 +283,11 @@ def _check_labels(gt_labels, gt_boxes) -> Tensor:
     return gt_labels.long()
 
 
+def _check_gt(gt_boxes) -> Tensor:
+    """Ground truth: xyxy fractions inside the image, positive area."""
+    return check_xyxy(gt_boxes, "gt_boxes", positive_area=True, margin=GROUND_TRUTH_MARGIN)
+
+
 def _check_inputs(anchors_xyxy, gt_boxes, iou_threshold) -> tuple[Tensor, Tensor]:
     if (
         isinstance(iou_threshold, bool)
@@ -296,5 +298,5 @@ def _check_inputs(anchors_xyxy, gt_boxes, iou_threshold) -> tuple[Tensor, Tensor
     anchors = check_xyxy(anchors_xyxy, "anchors_xyxy", positive_area=True)
     if anchors.shape[0] == 0:
         raise ValueError("expected at least one anchor, got anchors_xyxy of shape (0, 4)")
-    gt = check_xyxy(gt_boxes, "gt_boxes", positive_area=True)
+    gt = _check_gt(gt_boxes)
     return anchors, gt

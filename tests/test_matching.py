@@ -476,7 +476,16 @@ BAD_GT = {
     "y2<y1": (torch.tensor([[0.1, 0.4, 0.4, 0.1]]), r"x2 >= x1 and y2 >= y1"),
     "zero_area": (torch.tensor([[0.1, 0.1, 0.1, 0.4]]), "gt_boxes with positive width.*zero area"),
     "pixels": (torch.tensor([[10.0, 20.0, 150.0, 200.0]]), "gt_boxes as fractions.*pixels"),
+    # Anchors may stick out of the image by up to half their size; ground truth may not.
+    "outside": (torch.tensor([[0.5, 0.5, 1.2, 0.9]]), "gt_boxes as fractions.*clip them"),
 }
+
+
+def test_ground_truth_may_touch_the_border_but_anchors_may_cross_it():
+    rounded = torch.tensor([[0.5, 0.5, 1.005, 1.0]])  # an annotation rounded at the border
+    assert match_anchors(QUADRANTS, rounded).tolist() == [-1, -1, -1, 0]
+    sticking_out = torch.cat((QUADRANTS, torch.tensor([[0.8, 0.8, 1.2, 1.2]])))
+    assert match_anchors(sticking_out, rounded).tolist() == [-1, -1, -1, 0, -1]
 
 
 @pytest.mark.parametrize("case", BAD_GT, ids=list(BAD_GT))
