@@ -1,0 +1,197 @@
+"""The SSD loss: how wrong the network's offsets and class scores are, anchor by anchor.
+
+    loss = (classification + localization) / N,    N = number of positive anchors in the batch
+
+* **Localization**: Smooth L1 between predicted and target offsets, on positive anchors only.
+  A background anchor has no object, so it has no box to fit.
+* **Classification**: softmax cross-entropy, on every positive anchor plus the *hardest*
+  negatives: in each image the background anchors the network most wrongly thinks hold an
+  object, at most ``neg_pos_ratio`` (3 in the paper) per positive. Without this the thousands of
+  easy background anchors would swamp the few object anchors.
+
+Matching and targets come from ``ssd_lesson.encoding.build_targets`` and carry no gradient; the
+gradient reaches only the two predictions. The result equals torchvision's
+``SSD.compute_loss``: both terms are divided by ``max(1, N)``, negatives are mined per image.
+
+Images with no objects. The paper sets the loss to 0 when N = 0; torchvision mines
+``3 × 0 = 0`` negatives in such an image, so it adds nothing to the loss. ssd-lesson does the
+same by default, so that its numbers equal torchvision's and the paper's: a batch with no objects
+at all gives a loss of exactly 0, with zero gradients, never NaN. The cost is that an
+object-free image teaches the classifier nothing. ``min_negatives`` changes that: each image then
+contributes at least that many of its hardest negatives, objects or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ssd_lesson.matching import BACKGROUND_CLASS
+
+# The paper: "we sort them using the highest confidence loss for each default box and pick the
+# top ones so that the ratio between the negatives and positives is at most 3:1".
+NEG_POS_RATIO = 3
+
+
+@dataclass(frozen=True)
+class LossResult:
+    """The SSD loss of one batch, its two parts, and which anchors took part."""
+
+    total: Tensor  # scalar: localization + classification; call total.backward()
+    localization: Tensor  # scalar: Smooth L1 over positives' offsets / N
+    classification: Tensor  # scalar: cross-entropy over positives + mined negatives / N
+    num_positives: int  # N before the max(1, N): positive anchors in the whole batch
+    positives: Tensor  # (B, A) bool: anchors matched to an object
+    mined_negatives: Tensor  # (B, A) bool: the hardest background anchors, per image
+    anchor_class_loss: Tensor  # (B, A): every anchor's cross-entropy, detached (for pictures)
+
+    def __repr__(self) -> str:
+        return (
+            f"LossResult(total={self.total.item():.4f}, localization="
+            f"{self.localization.item():.4f}, classification={self.classification.item():.4f}, "
+            f"num_positives={self.num_positives}, "
+            f"num_mined_negatives={int(self.mined_negatives.sum())})"
+        )
+
+
+def ssd_loss(
+    class_logits: Tensor,
+    box_offsets: Tensor,
+    target_labels: Tensor,
+    target_offsets: Tensor,
+    neg_pos_ratio: float = NEG_POS_RATIO,
+    min_negatives: int = 0,
+) -> LossResult:
+    """The SSD training loss of a batch.
+
+    Args:
+        class_logits (Tensor[B, A, C+1]): raw class scores; column 0 is background.
+        box_offsets (Tensor[B, A, 4]): predicted (t_x, t_y, t_w, t_h), scaled like the targets.
+        target_labels (Tensor[B, A], int): 0 = background, 1..C = object class.
+        target_offsets (Tensor[B, A, 4]): encoded offsets; only positives' rows are used.
+        neg_pos_ratio: at most this many mined negatives per positive, per image (paper: 3).
+        min_negatives: at least this many mined negatives per image, even with no positives
+            (default 0, as in the paper and torchvision).
+
+    Returns:
+        LossResult; ``total`` is what training minimises.
+    """
+    _check(class_logits, box_offsets, target_labels, target_offsets, neg_pos_ratio, min_negatives)
+    positives = target_labels > BACKGROUND_CLASS  # (B, A)
+    num_positives = int(positives.sum())
+    n = max(1, num_positives)  # N = 0 would divide by zero
+
+    # 1) Localization: Smooth L1 on the positives' offsets only.
+    localization = F.smooth_l1_loss(
+        box_offsets[positives], target_offsets[positives], reduction="sum"
+    )
+
+    # 2) Classification: cross-entropy of every anchor, then keep positives + hardest negatives.
+    num_classes = class_logits.shape[-1]
+    anchor_loss = F.cross_entropy(
+        class_logits.reshape(-1, num_classes), target_labels.reshape(-1), reduction="none"
+    ).view_as(target_labels)  # (B, A)
+    if not torch.isfinite(anchor_loss).all():  # cheaper than checking all B x A x (C+1) logits
+        raise ValueError(
+            "expected finite class_logits, got NaN or inf; training has probably diverged "
+            "(is the learning rate too high?)"
+        )
+    mined = hard_negatives(anchor_loss.detach(), positives, neg_pos_ratio, min_negatives)
+    classification = anchor_loss[positives | mined].sum()
+
+    return LossResult(
+        total=(localization + classification) / n,
+        localization=localization / n,
+        classification=classification / n,
+        num_positives=num_positives,
+        positives=positives,
+        mined_negatives=mined,
+        anchor_class_loss=anchor_loss.detach(),
+    )
+
+
+def hard_negatives(
+    anchor_loss: Tensor, positives: Tensor, neg_pos_ratio: float = NEG_POS_RATIO, min_negatives=0
+) -> Tensor:
+    """Per image, the negatives with the highest loss: a (B, A) bool mask.
+
+    Image b gets ``min(max(neg_pos_ratio × positives_b, min_negatives), negatives_b)`` of them;
+    a positive is never chosen. Among negatives with exactly equal loss, which ones are chosen
+    is unspecified (the loss is the same either way).
+    """
+    num_pos = positives.sum(dim=1)  # (B,)
+    num_neg = positives.shape[1] - num_pos
+    quota = (num_pos * neg_pos_ratio).floor().long().clamp(min=min_negatives)
+    quota = torch.minimum(quota, num_neg)  # (B,)
+    most = int(quota.max()) if quota.numel() else 0
+    mined = torch.zeros_like(positives)
+    if most == 0:
+        return mined
+    # Positives get -inf so they come last; only the first `quota` of each row are kept, and the
+    # quota never exceeds the number of negatives, so a positive is never kept. topk finds the
+    # `most` largest without sorting the whole row.
+    negative_loss = anchor_loss.masked_fill(positives, float("-inf"))
+    _, hardest = negative_loss.topk(most, dim=1)  # (B, most), highest loss first
+    keep = torch.arange(most, device=quota.device) < quota[:, None]  # (B, most)
+    return mined.scatter_(1, hardest, keep)
+
+
+def _check(logits, offsets, labels, target_offsets, neg_pos_ratio, min_negatives) -> None:
+    for name, value in (
+        ("class_logits", logits),
+        ("box_offsets", offsets),
+        ("target_labels", labels),
+        ("target_offsets", target_offsets),
+    ):
+        if not isinstance(value, Tensor):
+            raise ValueError(f"expected {name} as a tensor, got {type(value).__name__}")
+    if logits.ndim != 3 or logits.shape[-1] < 2:
+        raise ValueError(
+            f"expected class_logits of shape (B, A, C+1) with C+1 >= 2 (background + classes), "
+            f"got {tuple(logits.shape)}"
+        )
+    batch, anchors, num_classes = logits.shape
+    expected = {
+        "box_offsets": (offsets, (batch, anchors, 4)),
+        "target_labels": (labels, (batch, anchors)),
+        "target_offsets": (target_offsets, (batch, anchors, 4)),
+    }
+    for name, (value, shape) in expected.items():
+        if tuple(value.shape) != shape:
+            raise ValueError(
+                f"expected {name} of shape {shape} to match class_logits "
+                f"{tuple(logits.shape)}, got {tuple(value.shape)}"
+            )
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"expected integer target_labels, got dtype {labels.dtype}")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"expected target_labels in 0..{num_classes - 1} (0 = background) for "
+            f"{num_classes} class scores, got values from {int(labels.min())} to "
+            f"{int(labels.max())}"
+        )
+    if target_offsets.requires_grad:
+        raise ValueError(
+            "expected target_offsets without gradient: targets are fixed answers, not "
+            "predictions; build them with build_targets or call .detach()"
+        )
+    # class_logits are checked through their cross-entropy, in ssd_loss.
+    if not torch.isfinite(offsets).all():
+        raise ValueError(
+            "expected finite box_offsets, got NaN or inf; training has probably diverged "
+            "(is the learning rate too high?)"
+        )
+    if not torch.isfinite(target_offsets).all():
+        raise ValueError(
+            "expected finite target_offsets, got NaN or inf; is a ground-truth box degenerate "
+            "(zero width or height, or x1 > x2)?"
+        )
+    if isinstance(neg_pos_ratio, bool) or not isinstance(neg_pos_ratio, (int, float)):
+        raise ValueError(f"expected neg_pos_ratio as a number >= 0, got {neg_pos_ratio!r}")
+    if not 0 <= neg_pos_ratio < float("inf"):
+        raise ValueError(f"expected neg_pos_ratio as a number >= 0, got {neg_pos_ratio!r}")
+    if isinstance(min_negatives, bool) or not isinstance(min_negatives, int) or min_negatives < 0:
+        raise ValueError(f"expected min_negatives as an integer >= 0, got {min_negatives!r}")
