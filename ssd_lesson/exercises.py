@@ -14,7 +14,9 @@ import math
 import torch
 
 from ssd_lesson.anchors import make_anchors
-from ssd_lesson.boxes import box_iou
+from ssd_lesson.boxes import box_iou, cxcywh_to_xyxy
+from ssd_lesson.encoding import decode, encode
+from ssd_lesson.loss import NEG_POS_RATIO, hard_negatives
 from ssd_lesson.matching import BACKGROUND, match_anchors
 
 # How close a numeric answer must be to count as right.
@@ -181,4 +183,97 @@ def check_collision_winner(answer) -> Check:
         answer == expected,
         "the winner of a collision",
         "read the 'collisions' convention in the docstring of ssd_lesson.matching.",
+    )
+
+
+# ------------------------------------------------------------------ lesson 03
+
+
+def _close_all(answer, expected: list[float]) -> bool:
+    try:
+        values = [float(v) for v in torch.as_tensor(answer, dtype=torch.float64).flatten()]
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    return len(values) == len(expected) and all(
+        _close(v, e) for v, e in zip(values, expected, strict=True)
+    )
+
+
+def check_plain_offsets(answer) -> Check:
+    """Offsets (t_x, t_y, t_w, t_h), no variances: anchor centre (0.5, 0.5), size 0.2 x 0.4;
+    object centre (0.55, 0.4), size 0.1 x 0.4."""
+    anchor = cxcywh_to_xyxy(torch.tensor([[0.5, 0.5, 0.2, 0.4]]))
+    obj = cxcywh_to_xyxy(torch.tensor([[0.55, 0.4, 0.1, 0.4]]))
+    expected = encode(obj, anchor, variances=(1, 1))[0].tolist()
+    return _report(
+        _close_all(answer, expected),
+        "the four plain offsets",
+        "t_x is the centre's move divided by the anchor's width; t_w = log(object w / anchor w). "
+        "Give four numbers in the order t_x, t_y, t_w, t_h.",
+    )
+
+
+def check_scaled_width_target(answer) -> Check:
+    """t_w with the default variances for an object twice as wide as its anchor."""
+    anchor = torch.tensor([[0.4, 0.4, 0.6, 0.6]])
+    twice_as_wide = torch.tensor([[0.3, 0.4, 0.7, 0.6]])
+    expected = encode(twice_as_wide, anchor)[0, 2].item()
+    return _report(
+        _close(answer, expected),
+        "t_w with the variances",
+        "start from log(2), then divide by the size variance.",
+    )
+
+
+def check_decoded_box(answer) -> Check:
+    """Decode offsets (1, 0, log 2, 0), no variances, on the anchor [0.4, 0.4, 0.6, 0.6]."""
+    anchor = torch.tensor([[0.4, 0.4, 0.6, 0.6]])
+    offsets = torch.tensor([[1.0, 0.0, math.log(2.0), 0.0]])
+    expected = decode(offsets, anchor, variances=(1, 1))[0].tolist()
+    return _report(
+        _close_all(answer, expected),
+        "the decoded box",
+        "move the centre by t_x anchor widths, multiply the width by e^t_w, then write x1, y1, "
+        "x2, y2.",
+    )
+
+
+# ------------------------------------------------------------------ lesson 04
+
+
+def check_uniform_cross_entropy(answer, num_classes: int = 20) -> Check:
+    """Cross-entropy of one anchor when all C + 1 class scores are equal."""
+    logits = torch.zeros(1, num_classes + 1)
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([1])).item()
+    return _report(
+        _close(answer, expected),
+        "the cross-entropy of a uniform guess",
+        "equal scores give every class the same probability; cross-entropy is -log of it.",
+    )
+
+
+def check_mined_count(with_five, with_zero) -> Check:
+    """Mined negatives for 5 positives / 8727 negatives, and for 0 positives, at 3:1."""
+    expected = []
+    for num_positives in (5, 0):
+        positives = torch.zeros(1, 8732 - 5 + num_positives, dtype=torch.bool)
+        positives[0, :num_positives] = True
+        loss = torch.linspace(0, 1, positives.shape[1])[None]
+        expected.append(int(hard_negatives(loss, positives, NEG_POS_RATIO).sum()))
+    return _report(
+        _exact(with_five, expected[0]) and _exact(with_zero, expected[1]),
+        "the number of mined negatives (both cases)",
+        "the quota is the ratio times the positives of that image, capped at its negatives.",
+    )
+
+
+def check_smooth_l1(small, large) -> Check:
+    """Smooth L1 of a difference of 0.5 and of 3."""
+    values = torch.nn.functional.smooth_l1_loss(
+        torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none"
+    ).tolist()
+    return _report(
+        _close(small, values[0]) and _close(large, values[1]),
+        "Smooth L1 at 0.5 and at 3",
+        "below 1 it is 0.5 d squared; from 1 on it is |d| - 0.5.",
     )

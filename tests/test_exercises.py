@@ -21,6 +21,18 @@ from ssd_lesson import exercises as ex
         (ex.check_ssd512_anchor_count, (24564,), (24565,)),
         (ex.check_forced_anchor, (3,), (4,)),
         (ex.check_collision_winner, (1,), (0,)),
+        # Lesson 03: offsets written out by hand from the exercise's centres and sizes.
+        (
+            ex.check_plain_offsets,
+            ([0.05 / 0.2, -0.1 / 0.4, math.log(0.1 / 0.2), 0.0],),
+            ([0.05 / 0.2, 0.1 / 0.4, math.log(0.1 / 0.2), 0.0],),
+        ),
+        (ex.check_scaled_width_target, (math.log(2) / 0.2,), (math.log(2),)),
+        (ex.check_decoded_box, ([0.5, 0.4, 0.9, 0.6],), ([0.6, 0.4, 1.0, 0.6],)),
+        # Lesson 04.
+        (ex.check_uniform_cross_entropy, (math.log(21),), (math.log(20),)),
+        (ex.check_mined_count, (15, 0), (15, 3)),
+        (ex.check_smooth_l1, (0.125, 2.5), (0.25, 2.5)),
     ],
 )
 def test_right_and_wrong_answers(check, right, wrong):
@@ -44,6 +56,10 @@ def test_unanswered_placeholder_is_wrong_not_an_error():
     assert not ex.check_iou(None)
     assert not ex.check_anchor_size(None, None)
     assert not ex.check_learned_or_fixed(None)
+    assert not ex.check_plain_offsets(None)
+    assert not ex.check_plain_offsets([0.25, -0.25])  # too few numbers
+    assert not ex.check_decoded_box("0.5 0.4 0.9 0.6")
+    assert not ex.check_mined_count(None, None)
 
 
 def test_learned_or_fixed():
