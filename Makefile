@@ -47,6 +47,7 @@ test-browser: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_matching.py
+	$(BIN)/python benchmarks/bench_loss.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ssd_lesson.boxes import as_boxes, check_xyxy
-from ssd_lesson.matching import BACKGROUND, IOU_THRESHOLD, match_targets_batch, pad_boxes
+from ssd_lesson.matching import BACKGROUND, IOU_THRESHOLD, match_targets_batch
 
 # Caffe SSD's prior_variance: the centre offsets are divided by 0.1, the size offsets by 0.2.
 VARIANCES = (0.1, 0.2)
@@ -52,8 +52,8 @@ def encode(gt_boxes, anchors_xyxy, variances: Sequence[float] = VARIANCES) -> Te
         gt_boxes (Tensor[A, 4]): xyxy fractions, positive width and height; row i is the object
             matched to anchor i.
         anchors_xyxy (Tensor[A, 4]): xyxy fractions, positive width and height.
-        variances: (centre, size) divisors, ``VARIANCES`` by default; (1, 1) gives the paper's
-            plain equations.
+        variances: (centre, size) divisors in (0, 1], ``VARIANCES`` by default; (1, 1) gives
+            the paper's plain equations.
 
     Returns:
         Tensor[A, 4]: (t_x, t_y, t_w, t_h) per anchor, divided by the variances.
@@ -84,6 +84,7 @@ def decode(offsets, anchors_xyxy, variances: Sequence[float] = VARIANCES) -> Ten
     return _decode(offsets, anchors.to(offsets.dtype), _check_variances(variances))
 
 
+@torch.no_grad()  # targets are fixed answers: no gradient, even if the boxes require one
 def build_targets(
     anchors_xyxy,
     gt_boxes_list,
@@ -107,14 +108,18 @@ def build_targets(
         anchors_xyxy, gt_boxes_list, gt_labels_list, iou_threshold
     )  # (B, A) each
     anchors = as_boxes(anchors_xyxy, "anchors_xyxy").to(matched.device)
-    padded, _ = pad_boxes(gt_boxes_list)  # (B, G, 4), already checked by the matcher
-    padded = padded.to(anchors)
+    # All images' boxes in one (sum of G_i, 4) tensor, in the anchors' dtype (pad_boxes would
+    # round float64 boxes to float32); image b's boxes start at row first_box[b].
+    gt_boxes = [as_boxes(b, "gt_boxes").to(anchors) for b in gt_boxes_list]  # checked already
+    all_gt = torch.cat(gt_boxes) if gt_boxes else anchors.new_zeros(0, 4)
+    first_box = torch.tensor([0] + [len(b) for b in gt_boxes[:-1]], device=anchors.device)
+    first_box = first_box.cumsum(0)  # (B,)
     # 1) Find the positives: (image, anchor) pairs matched to an object. They are a few hundred
     #    of the B x A pairs, so only they are encoded; background anchors keep offsets 0 (the
     #    loss never looks at them).
     image, anchor = torch.nonzero(matched != BACKGROUND, as_tuple=True)  # (P,) each
     # 2) Each positive's matched box, and its offsets from its anchor.
-    matched_boxes = padded[image, matched[image, anchor]]  # (P, 4)
+    matched_boxes = all_gt[first_box[image] + matched[image, anchor]]  # (P, 4)
     offsets = anchors.new_zeros(*matched.shape, 4)  # (B, A, 4)
     offsets[image, anchor] = _encode(matched_boxes, anchors[anchor], variances)
     return TrainingTargets(labels, offsets, matched)
@@ -169,10 +174,18 @@ def _check_offsets(offsets, num_anchors: int) -> Tensor:
 
 
 def _check_variances(variances) -> tuple[float, float]:
+    # Variances are two divisors in (0, 1], such as (0.1, 0.2); torchvision's BoxCoder weights
+    # (10, 10, 5, 5) are their inverses. (Far above 1, decode would overflow to NaN.)
+    message = (
+        f"expected variances as two numbers (centre, size) in (0, 1], such as {VARIANCES}, got "
+        f"{variances!r}; torchvision's BoxCoder weights (10, 10, 5, 5) are 1 / variances"
+    )
     try:
+        if isinstance(variances, str) or any(isinstance(v, (bool, str)) for v in variances):
+            raise TypeError  # "12" would otherwise be read as (1.0, 2.0), True as 1.0
         centre_var, size_var = (float(v) for v in variances)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"expected variances (centre, size), got {variances!r}") from err
-    if not (centre_var > 0 and size_var > 0 and math.isfinite(centre_var + size_var)):
-        raise ValueError(f"expected two positive variances (centre, size), got {variances!r}")
+        raise ValueError(message) from err
+    if not (0 < centre_var <= 1 and 0 < size_var <= 1):
+        raise ValueError(message)
     return centre_var, size_var

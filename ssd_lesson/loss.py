@@ -92,7 +92,7 @@ def ssd_loss(
     # 2) Classification: cross-entropy of every anchor, then keep positives + hardest negatives.
     num_classes = class_logits.shape[-1]
     anchor_loss = F.cross_entropy(
-        class_logits.reshape(-1, num_classes), target_labels.reshape(-1), reduction="none"
+        class_logits.reshape(-1, num_classes), target_labels.reshape(-1).long(), reduction="none"
     ).view_as(target_labels)  # (B, A)
     if not torch.isfinite(anchor_loss).all():  # cheaper than checking all B x A x (C+1) logits
         raise ValueError(
@@ -124,8 +124,8 @@ def hard_negatives(
     """
     num_pos = positives.sum(dim=1)  # (B,)
     num_neg = positives.shape[1] - num_pos
-    quota = (num_pos * neg_pos_ratio).floor().long().clamp(min=min_negatives)
-    quota = torch.minimum(quota, num_neg)  # (B,)
+    quota = (num_pos * neg_pos_ratio).floor().clamp(min=min_negatives)
+    quota = torch.minimum(quota, num_neg).long()  # (B,); capped before .long(), which overflows
     most = int(quota.max()) if quota.numel() else 0
     mined = torch.zeros_like(positives)
     if most == 0:
@@ -153,6 +153,8 @@ def _check(logits, offsets, labels, target_offsets, neg_pos_ratio, min_negatives
             f"expected class_logits of shape (B, A, C+1) with C+1 >= 2 (background + classes), "
             f"got {tuple(logits.shape)}"
         )
+    if not logits.is_floating_point():
+        raise ValueError(f"expected floating-point class_logits, got dtype {logits.dtype}")
     batch, anchors, num_classes = logits.shape
     expected = {
         "box_offsets": (offsets, (batch, anchors, 4)),
