@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import matplotlib.cbook
 import matplotlib.image
@@ -17,6 +18,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from ssd_lesson.boxes import as_boxes, cxcywh_to_xyxy
 
@@ -25,6 +27,7 @@ FORCED_COLOR = "#D55E00"  # vermillion: rule 1, an object's best anchor
 THRESHOLD_COLOR = "#0072B2"  # blue: rule 2, IoU above the threshold
 BACKGROUND_COLOR = "#999999"  # grey: matched nothing
 ANCHOR_COLOR = "#E69F00"  # orange: an anchor, before any matching
+PREDICTION_COLOR = "#CC79A7"  # reddish purple: a box made of offsets (predicted or decoded)
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
 
 
@@ -146,33 +149,65 @@ def draw_matches(ax: Axes, anchors_xyxy, gt_boxes, explanation, show_background=
     return ax
 
 
+class KeyEntry(NamedTuple):
+    """One line of a colour key: what a colour (and line style or marker) means."""
+
+    color: str
+    label: str
+    linestyle: str = "-"
+    linewidth: float = 1.5
+    marker: str = ""  # e.g. "." for a key entry that is a dot, not a line
+
+
+def legend_below(ax: Axes, entries: Sequence[KeyEntry], ncol: int = 2) -> Axes:
+    """A legend of ``entries`` below the picture, so that it never covers a box."""
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=e.color,
+            lw=0 if e.marker else e.linewidth,
+            ls=e.linestyle,
+            marker=e.marker or None,
+            label=e.label,
+        )
+        for e in entries
+    ]
+    ax.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=ncol, fontsize=8
+    )
+    return ax
+
+
+def key_html(entries: Sequence[tuple[str, str]]) -> str:
+    """(colour, name) pairs as one line of HTML: a widget's key, drawn once, not per redraw."""
+    spans = [
+        f'<span style="color:{color}; font-weight:bold">■ {name}</span>' for color, name in entries
+    ]
+    return " &nbsp; ".join(spans)
+
+
 def matching_legend(ax: Axes) -> Axes:
     """A legend naming the colours of ``draw_matches``."""
-    from matplotlib.lines import Line2D
-
-    handles = [
-        Line2D([], [], color=GROUND_TRUTH_COLOR, lw=3, ls="--", label="ground truth"),
-        Line2D([], [], color=FORCED_COLOR, lw=2.5, label="forced (rule 1; may pass rule 2 too)"),
-        Line2D([], [], color=THRESHOLD_COLOR, lw=1.5, label="IoU ≥ threshold (rule 2)"),
-        Line2D([], [], color=BACKGROUND_COLOR, lw=1, label="background"),
+    entries = [
+        KeyEntry(GROUND_TRUTH_COLOR, "ground truth", "--", 3),
+        KeyEntry(FORCED_COLOR, "forced (rule 1; may pass rule 2 too)", linewidth=2.5),
+        KeyEntry(THRESHOLD_COLOR, "IoU ≥ threshold (rule 2)", linewidth=1.5),
+        KeyEntry(BACKGROUND_COLOR, "background", linewidth=1),
     ]
-    # Below the picture, in two columns, so that it never covers a box or falls off the figure.
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2, fontsize=8)
-    return ax
+    return legend_below(ax, entries)
 
 
 def matching_key_html() -> str:
     """The colours of ``draw_matches`` as one line of HTML, for widgets."""
-    names = [
-        (GROUND_TRUTH_COLOR, "ground truth (dashed)"),
-        (FORCED_COLOR, "forced (rule 1; may pass rule 2 too)"),
-        (THRESHOLD_COLOR, "IoU ≥ threshold (rule 2)"),
-        (BACKGROUND_COLOR, "background"),
-    ]
-    spans = [
-        f'<span style="color:{color}; font-weight:bold">■ {name}</span>' for color, name in names
-    ]
-    return " &nbsp; ".join(spans)
+    return key_html(
+        [
+            (GROUND_TRUTH_COLOR, "ground truth (dashed)"),
+            (FORCED_COLOR, "forced (rule 1; may pass rule 2 too)"),
+            (THRESHOLD_COLOR, "IoU ≥ threshold (rule 2)"),
+            (BACKGROUND_COLOR, "background"),
+        ]
+    )
 
 
 def render_png(draw: Callable[[Axes], object], size=(5.0, 4.0), dpi: int = 80) -> bytes:

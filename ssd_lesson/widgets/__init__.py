@@ -9,7 +9,9 @@ One module per lesson, all re-exported here (``from ssd_lesson.widgets import ma
 
 * ``explorer``: the ``Explorer`` widget they are all made of;
 * ``anchors``: lesson 01, anchors on a feature map;
-* ``matching``: lesson 02, which anchors match a ground-truth box.
+* ``matching``: lesson 02, which anchors match a ground-truth box;
+* ``encoding``: lesson 03, four offsets move and scale an anchor onto an object;
+* ``loss``: lesson 04, hard-negative mining and the gradient of the loss.
 
 ``_slider`` and ``_explorer_anchors`` are private, but stay importable from here as they were
 before the split into modules.
@@ -23,7 +25,18 @@ from ssd_lesson.widgets.anchors import (
     describe_anchor_layout,
     draw_anchor_layout,
 )
-from ssd_lesson.widgets.explorer import FIGURE_DPI, Explorer
+from ssd_lesson.widgets.encoding import (
+    ENCODING_OBJECTS,
+    LANDED_IOU,
+    EncodingPair,
+    EncodingView,
+    describe_encoding_view,
+    draw_encoding_view,
+    encoding_explorer,
+    encoding_pairs,
+    encoding_view,
+)
+from ssd_lesson.widgets.explorer import FIGURE_DPI, Explorer, explorer_photo
 from ssd_lesson.widgets.explorer import _slider as _slider
 from ssd_lesson.widgets.matching import (
     EXPLORER_ASPECT_RATIOS,
@@ -39,6 +52,16 @@ from ssd_lesson.widgets.matching import (
 from ssd_lesson.widgets.matching import _explorer_anchors as _explorer_anchors
 
 __all__ = [
+    "ENCODING_OBJECTS",
+    "LANDED_IOU",
+    "EncodingPair",
+    "EncodingView",
+    "describe_encoding_view",
+    "draw_encoding_view",
+    "encoding_explorer",
+    "encoding_pairs",
+    "encoding_view",
+    "explorer_photo",
     "ASPECT_RATIO_CHOICES",
     "EXPLORER_ASPECT_RATIOS",
     "EXPLORER_MAP_SIZES",

@@ -2,26 +2,38 @@
 
 In JupyterLab an explorer is a live widget: move a control and the picture is redrawn. Where no
 widget manager runs (GitHub, nbconvert HTML, a plain terminal) it shows a PNG snapshot and one
-line of text instead. The figure is rendered to PNG with matplotlib's Agg backend and shown in an
-``ipywidgets.Image``, so no Output widget and no ipympl are needed.
+line of text instead. The figure is rendered to PNG (or JPEG) with matplotlib's Agg backend and
+shown in an ``ipywidgets.Image``, so no Output widget and no ipympl are needed.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets
+import numpy as np
+import PIL.Image
 from matplotlib.figure import Figure
 
-from ssd_lesson.plotting import render_png
+from ssd_lesson.plotting import render_png, sample_photo
 
 # Resolution of the explorers' pictures. Higher looks sharper but redraws more slowly; the target
 # is a redraw (control change -> picture ready) within 100 ms (see benchmarks/bench_matching.py).
 FIGURE_DPI = 80
+# savefig arguments of the live picture's formats. JPEG quality 90: no visible blur on lines.
+PICTURE_FORMATS = {
+    "png": {"format": "png"},
+    "jpeg": {"format": "jpeg", "pil_kwargs": {"quality": 90}},
+}
+
+# Side, in pixels, of the sample photo in an explorer: about what a 5-inch picture at FIGURE_DPI
+# shows of it. More pixels would be thrown away by every redraw, at a cost of ~15 ms each.
+EXPLORER_PHOTO_PIXELS = 360
 
 
 class Explorer:
@@ -42,6 +54,9 @@ class Explorer:
             returns (an Axes, a tuple of them, ...) is what ``draw`` and ``draw_snapshot``
             receive. It is called once for the live figure and once per snapshot. Without it
             the picture is one Axes.
+        picture_format: ``"png"`` (sharp lines, the default) or ``"jpeg"`` for the live picture.
+            A photo makes PNG slow to encode (~80 ms here) and large (~200 kB); JPEG takes a few
+            ms. The snapshot is always PNG.
     """
 
     def __init__(
@@ -55,12 +70,18 @@ class Explorer:
         draw_snapshot: Callable[[Any, Any], object] | None = None,
         snapshot_figsize=(5.5, 5.0),
         make_axes: Callable[[Figure], Any] | None = None,
+        picture_format: str = "png",
     ):
+        if picture_format not in PICTURE_FORMATS:
+            raise ValueError(
+                f"expected picture_format among {list(PICTURE_FORMATS)}, got {picture_format!r}"
+            )
         self.controls = controls
         self._compute, self._draw, self._describe = compute, draw, describe
         self._draw_snapshot = draw_snapshot or draw
         self._snapshot_figsize = snapshot_figsize
         self._make_axes = make_axes
+        self._format = picture_format
         # One figure, cleared and redrawn on every change: building a new one costs more than
         # the drawing itself. No pyplot, so nothing leaks into the notebook.
         self._figure = Figure(figsize=figsize, dpi=FIGURE_DPI)
@@ -72,7 +93,7 @@ class Explorer:
         # Shown at its natural size: stretched to the output's width it would look blurred.
         width, height = (round(inches * FIGURE_DPI) for inches in figsize)
         self.image = ipywidgets.Image(
-            format="png", layout={"width": f"{width}px", "height": f"{height}px"}
+            format=picture_format, layout={"width": f"{width}px", "height": f"{height}px"}
         )
         self.readout = ipywidgets.Label()
         for control in controls.values():
@@ -110,11 +131,18 @@ class Explorer:
             ax.clear()
         self._draw(self.data, self._axes)
         buffer = io.BytesIO()
-        self._figure.savefig(buffer, format="png")
-        self.png = buffer.getvalue()
-        self.image.value = self.png
+        self._figure.savefig(buffer, **PICTURE_FORMATS[self._format])
+        self.picture = buffer.getvalue()
+        self.image.value = self.picture
         self.readout.value = self.text
         return self.data
+
+    @property
+    def png(self) -> bytes:
+        """The live picture, for explorers whose picture_format is "png"."""
+        if self._format != "png":
+            raise AttributeError(f"this explorer draws {self._format}: use .picture")
+        return self.picture
 
     _holding = False
 
@@ -139,7 +167,7 @@ class Explorer:
         return render_png(draw, size=self._snapshot_figsize)
 
     def redraw_ms(self, control: str, values: Sequence[Any], n: int = 20) -> list[float]:
-        """Time ``n`` redraws (control change -> PNG ready), in ms; ``control`` takes ``values``
+        """Time ``n`` redraws (control change -> picture ready), in ms; ``control`` takes ``values``
         in turn. Consecutive values should differ, or the control does not fire."""
         times = []
         for i in range(n):
@@ -167,3 +195,14 @@ def _slider(description: str, value: float, low: float, high: float, step: float
         style={"description_width": "9em"},
         layout={"width": "28em"},
     )
+
+
+@functools.cache
+def explorer_photo() -> np.ndarray:
+    """The square sample photo, shrunk to EXPLORER_PHOTO_PIXELS: (H, W, 4) uint8 RGBA.
+
+    Shrunk once, smoothly (Lanczos), rather than by matplotlib at every redraw.
+    """
+    photo = PIL.Image.fromarray(np.round(sample_photo() * 255).astype(np.uint8))
+    size = (EXPLORER_PHOTO_PIXELS, EXPLORER_PHOTO_PIXELS)
+    return np.asarray(photo.resize(size, PIL.Image.Resampling.LANCZOS).convert("RGBA"))
