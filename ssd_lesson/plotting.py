@@ -159,8 +159,13 @@ class KeyEntry(NamedTuple):
     marker: str = ""  # e.g. "." for a key entry that is a dot, not a line
 
 
-def legend_below(ax: Axes, entries: Sequence[KeyEntry], ncol: int = 2) -> Axes:
-    """A legend of ``entries`` below the picture, so that it never covers a box."""
+def legend_below(
+    ax: Axes, entries: Sequence[KeyEntry], ncol: int = 2, offset: float = -0.07
+) -> Axes:
+    """A legend of ``entries`` below the picture, so that it never covers a box.
+
+    ``offset``: where its top is, in fractions of the Axes' height below its bottom edge; more
+    negative to clear an x label."""
     handles = [
         Line2D(
             [],
@@ -174,15 +179,16 @@ def legend_below(ax: Axes, entries: Sequence[KeyEntry], ncol: int = 2) -> Axes:
         for e in entries
     ]
     ax.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=ncol, fontsize=8
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, offset), ncol=ncol, fontsize=8
     )
     return ax
 
 
-def key_html(entries: Sequence[tuple[str, str]]) -> str:
-    """(colour, name) pairs as one line of HTML: a widget's key, drawn once, not per redraw."""
+def key_html(entries: Sequence[tuple[str, str]] | Sequence[KeyEntry]) -> str:
+    """(colour, name) pairs or KeyEntry's as one line of HTML: a widget's key, drawn once."""
     spans = [
-        f'<span style="color:{color}; font-weight:bold">■ {name}</span>' for color, name in entries
+        f'<span style="color:{color}; font-weight:bold">■ {name}</span>'
+        for color, name, *_ in entries
     ]
     return " &nbsp; ".join(spans)
 

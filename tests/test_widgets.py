@@ -2,6 +2,7 @@
 
 import base64
 import math
+import re
 
 import matplotlib
 import pytest
@@ -11,6 +12,10 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
+from ssd_lesson.anchors import make_anchors, paper_scales  # noqa: E402
+from ssd_lesson.boxes import cxcywh_to_xyxy  # noqa: E402
+from ssd_lesson.encoding import build_targets  # noqa: E402
+from ssd_lesson.loss import ssd_loss  # noqa: E402
 from ssd_lesson.matching import BACKGROUND, match_anchors  # noqa: E402
 from ssd_lesson.plotting import sample_photo  # noqa: E402
 from ssd_lesson.widgets import (  # noqa: E402
@@ -19,13 +24,19 @@ from ssd_lesson.widgets import (  # noqa: E402
     anchor_explorer,
     anchor_layout,
     draw_encoding_view,
+    draw_mining_losses,
+    draw_mining_view,
     encoding_explorer,
     encoding_pairs,
     encoding_view,
     explorer_anchors,
+    gradient_explorer,
+    gradient_view,
     matching_explorer,
     matching_explorer_redraw_ms,
     matching_view,
+    mining_explorer,
+    mining_view,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -220,3 +231,170 @@ def test_draw_encoding_view_draws_the_three_boxes_without_a_widget():
 def test_explorer_rejects_an_unknown_picture_format():
     with pytest.raises(ValueError, match="picture_format"):
         Explorer({}, lambda: None, lambda data, ax: None, str, picture_format="gif")
+
+
+def test_a_redrawn_explorer_equals_a_fresh_one():
+    # keep_axes: a redraw removes what the last one drew; nothing may be left over.
+    encoding = encoding_explorer()
+    encoding.set(pair=5, t_x=0.4, t_w=-0.5)
+    fresh = encoding_explorer(pair=5)
+    fresh.set(t_x=0.4, t_w=-0.5)
+    assert encoding.picture == fresh.picture
+    mining = mining_explorer()
+    mining.set(neg_pos_ratio=8.5)
+    assert mining.picture == mining_explorer(8.5).picture
+    gradient = gradient_explorer()
+    gradient.set(prediction_shift=-2.0, gt_x=0.7)
+    assert gradient.picture == gradient_explorer(-2.0, 0.7).picture
+
+
+# ---------------------------------------------------------------- lesson 04: mining
+
+
+def _lesson_04_loss(neg_pos_ratio):
+    """The mining scene rebuilt from its description: lesson 04's recipe on 540 anchors."""
+    anchors = cxcywh_to_xyxy(make_anchors((10, 5, 3, 1), paper_scales(4), [[2.0]] * 4))
+    boxes = torch.tensor([[0.31, 0.29, 0.72, 0.67], [0.30, 0.06, 0.74, 0.31]])  # face, cap
+    targets = build_targets(anchors, [boxes], [torch.tensor([1, 2])])
+    generator = torch.Generator().manual_seed(0)
+    class_logits = torch.randn(1, len(anchors), 3, generator=generator)
+    box_offsets = 0.5 * torch.randn(1, len(anchors), 4, generator=generator)
+    return ssd_loss(class_logits, box_offsets, targets.labels, targets.offsets, neg_pos_ratio)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0, 2.5, 3.0, 10.0])
+def test_mining_view_mines_the_quota_of_hardest_negatives(ratio):
+    view = mining_view(ratio)
+    assert len(view.anchors_xyxy) == 540
+    assert view.num_positives == 9 and view.num_negatives == 531
+    assert view.num_mined == min(math.floor(ratio * 9), 531) == int(view.mined.sum())
+    assert not (view.mined & view.positives).any()
+    others = ~view.positives & ~view.mined
+    if view.num_mined:  # the mined are the hardest: none left behind has a higher loss
+        assert view.anchor_class_loss[view.mined].min() >= view.anchor_class_loss[others].max()
+
+
+def test_mining_view_equals_ssd_loss_of_the_lesson_scene():
+    for ratio in (0.0, 3.0, 7.5):
+        view, expected = mining_view(ratio), _lesson_04_loss(ratio)
+        assert view.total == pytest.approx(expected.total.item(), rel=1e-6)
+        assert view.classification == pytest.approx(expected.classification.item(), rel=1e-6)
+        assert view.localization == pytest.approx(expected.localization.item(), rel=1e-6)
+        assert torch.equal(view.mined, expected.mined_negatives[0])
+    # More mined negatives add classification loss; the localization loss does not change.
+    few, many = mining_view(1.0), mining_view(5.0)
+    assert many.classification > few.classification and many.localization == few.localization
+
+
+def test_mining_explorer_readout_is_ssd_loss():
+    explorer = mining_explorer()
+    assert explorer.controls["neg_pos_ratio"].description == "negatives per positive"
+    first = explorer.picture
+    explorer.controls["neg_pos_ratio"].value = 6.5  # as a learner dragging the slider
+    expected = _lesson_04_loss(6.5)
+    numbers = re.fullmatch(
+        r"positives: (\d+) · mined negatives: (\d+) of (\d+) · classification (\S+) \+ "
+        r"localization (\S+) = total (\S+)",
+        explorer.text,
+    )
+    assert numbers, explorer.text
+    assert [int(n) for n in numbers.groups()[:3]] == [9, 58, 531]
+    assert [float(n) for n in numbers.groups()[3:]] == [
+        round(expected.classification.item(), 2),
+        round(expected.localization.item(), 2),
+        round(expected.total.item(), 2),
+    ]
+    assert explorer.picture != first and explorer.picture.startswith(JPEG_SIGNATURE)
+
+
+def test_draw_mining_losses_cuts_at_the_quota():
+    view = mining_view(3.0)
+    ax = draw_mining_losses(view, Figure().add_subplot())
+    cut = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(cut) == 1 and cut[0].get_xdata()[0] == view.num_mined + 0.5 == 27.5
+    sorted_losses = ax.lines[0].get_ydata()
+    assert len(sorted_losses) == 531 and all(sorted_losses[:-1] >= sorted_losses[1:])
+
+
+def test_draw_mining_view_without_a_widget():
+    figure = Figure()
+    ax = draw_mining_view(mining_view(2.0), figure.add_subplot(), photo=False, legend=False)
+    # Mined negatives, positives, ground truth: three collections; 18 mined boxes.
+    assert len(ax.collections) == 3 and len(ax.collections[0].get_paths()) == 18
+
+
+# ---------------------------------------------------------------- lesson 04: gradient
+
+
+@pytest.mark.parametrize(("shift", "gt_x"), [(0.5, 0.45), (-0.3, 0.3), (2.0, 0.62), (-2.5, 0.8)])
+def test_gradient_view_gradient_is_the_slope_of_the_loss(shift, gt_x):
+    view = gradient_view(shift, gt_x)
+    h = 0.01
+    slope = (gradient_view(shift + h, gt_x).loss - gradient_view(shift - h, gt_x).loss) / (2 * h)
+    assert view.gradient == pytest.approx(slope, abs=2e-3)
+    # By hand: Smooth L1's slope is the error, capped at ±1, divided by N positives.
+    n = len(view.positive_anchors)
+    assert view.gradient == pytest.approx(max(-1.0, min(1.0, shift)) / n, rel=1e-5)
+
+
+def test_gradient_view_at_zero_shift_predicts_the_object():
+    view = gradient_view(0.0, 0.45)
+    assert view.best_anchor in view.positive_anchors and view.gradient == 0.0
+    torch.testing.assert_close(view.predicted_xyxy, view.gt_xyxy[0], rtol=0, atol=1e-5)
+
+
+def test_gradient_view_curves_are_the_real_functions():
+    view = gradient_view(0.5, 0.45)
+    # The loss curve passes through the current point (0.5 is on its grid) and is smooth.
+    i = int(torch.argmin((view.shifts - 0.5).abs()))
+    assert view.losses[i].item() == pytest.approx(view.loss, rel=1e-6)
+    assert int(view.losses.argmin()) == int(torch.argmin(view.shifts.abs()))
+    steps = view.losses.diff().abs().max()
+    assert steps < 0.1 * (view.losses.max() - view.losses.min())
+    # The positives curve counts what matching gives, and it jumps.
+    for x in (0.2, 0.45, 0.61):
+        j = int(torch.argmin((view.gt_xs - x).abs()))
+        assert view.positive_counts[j] == len(gradient_view(0.0, x).positive_anchors)
+    assert len(view.positive_counts.unique()) >= 3
+
+
+def test_moving_the_ground_truth_across_a_threshold_changes_the_positives():
+    counts = {}
+    for step in range(15, 86):
+        counts[step / 100] = gradient_view(0.0, step / 100).positive_anchors
+    xs = sorted(counts)
+    jumps = [(a, b) for a, b in zip(xs, xs[1:], strict=False) if counts[a] != counts[b]]
+    assert len(jumps) >= 5
+    # ...and some jumps change how many positives there are, not only which.
+    assert any(len(counts[a]) != len(counts[b]) for a, b in jumps)
+
+
+def test_gradient_view_rejects_an_object_outside_the_image():
+    with pytest.raises(ValueError, match="gt_x"):
+        gradient_view(0.0, 0.9)
+
+
+def test_gradient_explorer_follows_its_controls():
+    explorer = gradient_explorer()
+    descriptions = [c.description for c in explorer.controls.values()]
+    assert descriptions == ["predicted shift", "ground truth x"]
+    pattern = (
+        r"loss \d+\.\d{3} · d loss / d t_x of anchor \d+ = [+-]\d\.\d{3} · "
+        r"positives: (\d+) \(anchors [\d, ]+\)"
+    )
+    assert re.fullmatch(pattern, explorer.text), explorer.text
+    assert explorer.text.startswith("loss 15.624 · d loss / d t_x of anchor 177 = +0.167")
+    first_png, first_text = explorer.png, explorer.text
+    explorer.controls["prediction_shift"].value = -1.5
+    assert explorer.data.gradient < 0 and explorer.text != first_text
+    assert explorer.png != first_png and explorer.png.startswith(PNG_SIGNATURE)
+    before = explorer.data.positive_anchors
+    explorer.set(gt_x=0.5)
+    assert explorer.data.positive_anchors != before
+    assert f"positives: {len(explorer.data.positive_anchors)} " in explorer.text
+
+
+def test_gradient_explorer_static_fallback():
+    bundle = gradient_explorer(1.0, 0.3)._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]).startswith(PNG_SIGNATURE)
+    assert bundle["text/plain"].startswith("loss ") and "\n" not in bundle["text/plain"]

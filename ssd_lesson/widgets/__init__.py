@@ -11,7 +11,7 @@ One module per lesson, all re-exported here (``from ssd_lesson.widgets import ma
 * ``anchors``: lesson 01, anchors on a feature map;
 * ``matching``: lesson 02, which anchors match a ground-truth box;
 * ``encoding``: lesson 03, four offsets move and scale an anchor onto an object;
-* ``loss``: lesson 04, hard-negative mining and the gradient of the loss.
+* ``loss`` and ``gradient``: lesson 04, hard-negative mining; the loss and its gradient.
 
 ``_slider`` and ``_explorer_anchors`` are private, but stay importable from here as they were
 before the split into modules.
@@ -38,6 +38,29 @@ from ssd_lesson.widgets.encoding import (
 )
 from ssd_lesson.widgets.explorer import FIGURE_DPI, Explorer, explorer_photo
 from ssd_lesson.widgets.explorer import _slider as _slider
+from ssd_lesson.widgets.gradient import (
+    GradientView,
+    describe_gradient_view,
+    draw_gradient_scene,
+    draw_gradient_view,
+    draw_loss_curve,
+    draw_positives_curve,
+    gradient_axes,
+    gradient_explorer,
+    gradient_view,
+)
+from ssd_lesson.widgets.loss import (
+    MINING_OBJECTS,
+    MiningView,
+    describe_mining_view,
+    draw_mining_losses,
+    draw_mining_view,
+    loss_explorer_anchors,
+    mining_axes,
+    mining_explorer,
+    mining_view,
+    untrained_predictions,
+)
 from ssd_lesson.widgets.matching import (
     EXPLORER_ASPECT_RATIOS,
     EXPLORER_MAP_SIZES,
@@ -52,6 +75,28 @@ from ssd_lesson.widgets.matching import (
 from ssd_lesson.widgets.matching import _explorer_anchors as _explorer_anchors
 
 __all__ = [
+    # the widget
+    "FIGURE_DPI",
+    "Explorer",
+    "explorer_photo",
+    # lesson 01
+    "ASPECT_RATIO_CHOICES",
+    "AnchorLayout",
+    "anchor_explorer",
+    "anchor_layout",
+    "describe_anchor_layout",
+    "draw_anchor_layout",
+    # lesson 02
+    "EXPLORER_ASPECT_RATIOS",
+    "EXPLORER_MAP_SIZES",
+    "MatchingView",
+    "describe_matching_view",
+    "draw_matching_view",
+    "explorer_anchors",
+    "matching_explorer",
+    "matching_explorer_redraw_ms",
+    "matching_view",
+    # lesson 03
     "ENCODING_OBJECTS",
     "LANDED_IOU",
     "EncodingPair",
@@ -61,22 +106,24 @@ __all__ = [
     "encoding_explorer",
     "encoding_pairs",
     "encoding_view",
-    "explorer_photo",
-    "ASPECT_RATIO_CHOICES",
-    "EXPLORER_ASPECT_RATIOS",
-    "EXPLORER_MAP_SIZES",
-    "FIGURE_DPI",
-    "AnchorLayout",
-    "Explorer",
-    "MatchingView",
-    "anchor_explorer",
-    "anchor_layout",
-    "describe_anchor_layout",
-    "describe_matching_view",
-    "draw_anchor_layout",
-    "draw_matching_view",
-    "explorer_anchors",
-    "matching_explorer",
-    "matching_explorer_redraw_ms",
-    "matching_view",
+    # lesson 04
+    "MINING_OBJECTS",
+    "MiningView",
+    "describe_mining_view",
+    "draw_mining_losses",
+    "draw_mining_view",
+    "loss_explorer_anchors",
+    "mining_axes",
+    "mining_explorer",
+    "mining_view",
+    "untrained_predictions",
+    "GradientView",
+    "describe_gradient_view",
+    "draw_gradient_scene",
+    "draw_gradient_view",
+    "draw_loss_curve",
+    "draw_positives_curve",
+    "gradient_axes",
+    "gradient_explorer",
+    "gradient_view",
 ]

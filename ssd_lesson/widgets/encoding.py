@@ -180,10 +180,11 @@ def encoding_explorer(pair: int = 0) -> Explorer:
         lambda view, ax: draw_encoding_view(view, ax, legend=False),
         describe_encoding_view,
         figsize=(5.0, 5.0),
-        key=key_html([(e.color, e.label) for e in ENCODING_KEY]),
+        key=key_html(ENCODING_KEY),
         draw_snapshot=draw_encoding_view,
         snapshot_figsize=(5.0, 5.6),
         picture_format="jpeg",
+        keep_axes=True,
     )
 
 
