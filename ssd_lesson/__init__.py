@@ -3,8 +3,10 @@
 * ``ssd_lesson.boxes``: box formats, area, IoU.
 * ``ssd_lesson.anchors``: the fixed anchor boxes ("default boxes").
 * ``ssd_lesson.matching``: which anchor is responsible for which object.
+* ``ssd_lesson.encoding``: the offsets that move an anchor onto an object; training targets.
+* ``ssd_lesson.loss``: the SSD loss, with hard-negative mining.
 * ``ssd_lesson.plotting``: pictures of boxes, anchors and matches.
-* ``ssd_lesson.widgets``: interactive explorers for the lessons.
+* ``ssd_lesson.widgets``: interactive explorers for the lessons, one module per lesson.
 * ``ssd_lesson.exercises``: self-checks for the lessons' exercises.
 
 Boxes are xyxy fractions of the image unless a name says otherwise; class 0 is background.

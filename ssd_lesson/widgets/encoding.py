@@ -131,7 +131,7 @@ def draw_encoding_view(view: EncodingView, ax, photo: bool = True, legend: bool 
     draw_boxes(ax, pair.gt_xyxy[None], GROUND_TRUTH_COLOR, [pair.name], 2.5, "--")
     start, end = _centre(pair.anchor_xyxy), _centre(view.decoded_xyxy)
     ax.plot(*start, "o", color=ANCHOR_COLOR, markersize=5, markeredgecolor="white")
-    if np.hypot(*(end - start)) > 0.01:  # an arrow shorter than its head would be a blot
+    if np.hypot(*(end - start)) > 0.03:  # an arrow shorter than its head would be a blot
         ax.annotate(
             "",
             xy=end,

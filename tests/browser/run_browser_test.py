@@ -1,8 +1,9 @@
-"""Browser test of the matching explorer: real JupyterLab, real Chromium, a real key press.
+"""Browser test of two explorers: real JupyterLab, real Chromium, real key presses.
 
 Run with ``make test-browser`` or::
 
-    .venv/bin/python tests/browser/run_browser_test.py [--notebook PATH] [--out DIR]
+    .venv/bin/python tests/browser/run_browser_test.py [--notebook PATH]
+        [--encoding-notebook PATH] [--out DIR]
 
 What it does:
 
@@ -17,11 +18,17 @@ What it does:
    15 times on the "centre x" slider handle, waits for the readout label and the picture to be
    redrawn, screenshots ``OUT/after.png`` and asserts that centre x moved by 0.15 and that the
    label, the picture's src and its PNG bytes all changed.
+4. In the same JupyterLab, opens lesson 03 (``--encoding-notebook``), runs all its cells, and does
+   the same with ``encoding_explorer()``: a "t_x" slider next to a label starting with "target
+   (t_x", pressed 10 times (+0.10); its picture is a JPEG. Screenshots ``OUT/encoding-*.png``.
+
+Each notebook must have a code cell that calls its explorer; the test says so at once otherwise.
 
 The browser session runs in a child process that is killed if it exceeds a hard time limit (runs
 on these machines have hung where Playwright has no timeout); the whole session is retried once.
-The server, the kernel and the browser are always stopped, also on Ctrl-C, and the notebook file
-must be byte-for-byte unchanged afterwards. Exit status: 0 pass, 1 fail, 2 bad usage, 130 Ctrl-C.
+The server, the kernels and the browser are always stopped, also on Ctrl-C, and the notebook
+files must be byte-for-byte unchanged afterwards. Exit status: 0 pass, 1 fail, 2 bad usage,
+130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -42,10 +49,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = "notebooks/02_matching.ipynb"
+ENCODING_NOTEBOOK = "notebooks/03_encoding.ipynb"
 DEFAULT_OUT = "build/browser"
 TOKEN = "ssd-lesson-browser-test"
 CHROMIUM = "/usr/bin/chromium"
@@ -74,14 +83,12 @@ REDRAW_TIMEOUT = 60
 SETTLE_SECONDS = 1.5  # the explorer counts as redrawn once nothing changed for this long
 ACTION_TIMEOUT = 30  # default for every Playwright call (screenshots, key presses, ...)
 
-# ArrowRight x 15 = +0.15 on the 0.01-step slider: the box moves ~40 px in the picture. (x 10 moves
-# the default box from 0.45 to 0.55, the mirror image on the anchor grid: same readout.)
-KEY_PRESSES = 15
 MAX_BATCHES = 3  # press again (at most twice) if the readout happens not to change
 
-# Hard limit on one browser session, on top of run-all: the sum of the other step timeouts.
-SESSION_MARGIN = LAUNCH_TIMEOUT + KERNEL_IDLE_TIMEOUT + EXPLORER_TIMEOUT
-SESSION_MARGIN += REDRAW_TIMEOUT * MAX_BATCHES + 4 * ACTION_TIMEOUT
+# Hard limit on one browser session: Chromium's launch, then per notebook its run-all time plus
+# the sum of the other step timeouts.
+NOTEBOOK_MARGIN = KERNEL_IDLE_TIMEOUT + EXPLORER_TIMEOUT + REDRAW_TIMEOUT * MAX_BATCHES
+NOTEBOOK_MARGIN += 4 * ACTION_TIMEOUT
 
 # User settings for the throwaway JupyterLab (see /work/shared/NOTEBOOK_TESTING.md).
 LAB_SETTINGS = {
@@ -93,10 +100,62 @@ LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
 }
 
-CENTRE_X_RE = re.compile(r"^\s*centre x\s*$")
-POSITIVES_RE = re.compile(r"^\s*positives:")
-READOUT_FORMAT_RE = re.compile(
-    r"^positives: \d+ \(forced: \d+, IoU ≥ \d+\.\d\d: \d+\); best IoU: \d+\.\d\d$"
+PNG_SIGNATURE = b"\x89PNG"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+
+@dataclass(frozen=True)
+class ExplorerCheck:
+    """One explorer to test: how to find it, which slider to press, what the readout looks like."""
+
+    name: str  # for messages: "matching explorer"
+    call: str  # a code cell of the notebook must contain this
+    slider: str  # the slider's description
+    label: re.Pattern  # the readout label's start
+    readout_format: re.Pattern  # the whole readout label
+    key_presses: int
+    middle: float  # ArrowRight from below this value, ArrowLeft from above
+    picture_signature: bytes
+    prefix: str  # of the screenshots: OUT/{prefix}before.png, OUT/{prefix}after.png
+
+    @property
+    def extension(self) -> str:
+        """Of the picture's file: OUT/{prefix}before-image{extension}."""
+        return ".png" if self.picture_signature == PNG_SIGNATURE else ".jpg"
+
+    @property
+    def slider_re(self) -> re.Pattern:
+        return re.compile(rf"^\s*{re.escape(self.slider)}\s*$")
+
+
+MATCHING = ExplorerCheck(
+    name="matching explorer",
+    call="matching_explorer(",
+    slider="centre x",
+    label=re.compile(r"^\s*positives:"),
+    readout_format=re.compile(
+        r"^positives: \d+ \(forced: \d+, IoU ≥ \d+\.\d\d: \d+\); best IoU: \d+\.\d\d$"
+    ),
+    # x 15 = +0.15 on the 0.01-step slider: the box moves ~40 px in the picture. (x 10 moves the
+    # default box from 0.45 to 0.55, the mirror image on the anchor grid: same readout.)
+    key_presses=15,
+    middle=0.5,
+    picture_signature=PNG_SIGNATURE,
+    prefix="",
+)
+ENCODING = ExplorerCheck(
+    name="encoding explorer",
+    call="encoding_explorer(",
+    slider="t_x",
+    label=re.compile(r"^\s*target \(t_x"),
+    readout_format=re.compile(
+        r"^target \(t_x, t_y, t_w, t_h\) = \([+-]\d\.\d\d(, [+-]\d\.\d\d){3}\); "
+        r"sliders give IoU \d\.\d\d with the [\w ]+( · landed ✓)?$"
+    ),
+    key_presses=10,  # +0.10 anchor widths: the box moves ~10 px, the IoU changes
+    middle=0.0,
+    picture_signature=JPEG_SIGNATURE,  # a photo: JPEG redraws fast
+    prefix="encoding-",
 )
 
 # Log times count from the parent's start; the browser child inherits it through the environment.
@@ -129,6 +188,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_NOTEBOOK,
         help=f"notebook that calls matching_explorer(), inside the repository "
         f"(default: {DEFAULT_NOTEBOOK})",
+    )
+    parser.add_argument(
+        "--encoding-notebook",
+        default=ENCODING_NOTEBOOK,
+        help=f"notebook that calls encoding_explorer(), inside the repository "
+        f"(default: {ENCODING_NOTEBOOK})",
     )
     parser.add_argument(
         "--out",
@@ -317,7 +382,9 @@ def stop_server(server: subprocess.Popen, port: int) -> None:
 # ------------------------------------------------------------------------------ parent
 
 
-def run_attempt(args: argparse.Namespace, notebook_rel: str, out: Path, attempt: int) -> dict:
+def run_attempt(
+    args: argparse.Namespace, notebooks: dict[str, str], out: Path, attempt: int
+) -> dict:
     """One JupyterLab server and one browser session (in a child process). Returns its result."""
     tag = f"attempt {attempt}"
     jupyter_dir = out / "jupyter"
@@ -334,13 +401,14 @@ def run_attempt(args: argparse.Namespace, notebook_rel: str, out: Path, attempt:
         wait_for_server(server, port, log_path)
         server_ready = round(time.monotonic() - start, 1)
         log(f"{tag}: JupyterLab answered after {server_ready:.1f} s")
-        session_timeout = args.run_timeout + SESSION_MARGIN
+        session_timeout = LAUNCH_TIMEOUT + len(notebooks) * (args.run_timeout + NOTEBOOK_MARGIN)
         child = subprocess.Popen(
             [
                 sys.executable,
                 str(Path(__file__).resolve()),
                 "--browser-session",
-                f"--notebook={notebook_rel}",
+                f"--notebook={notebooks[MATCHING.name]}",
+                f"--encoding-notebook={notebooks[ENCODING.name]}",
                 f"--out={out}",
                 f"--port={port}",
                 f"--profile={profile}",
@@ -387,21 +455,47 @@ def _raise_interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def check_notebook(path: str, check: ExplorerCheck) -> tuple[Path, str]:
+    """The notebook's absolute path and its path relative to the repository; UsageError if it is
+    missing, outside the repository, or has no code cell that calls the explorer."""
+    notebook = Path(path).resolve()
+    if not notebook.is_file():
+        raise UsageError(f"notebook {path} not found")
+    try:
+        relative = notebook.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        raise UsageError(f"{notebook} is not inside {REPO_ROOT}") from None
+    try:
+        cells = json.loads(notebook.read_text())["cells"]
+    except (ValueError, KeyError) as exc:
+        raise UsageError(f"{relative} is not a notebook: {exc}") from None
+    if not any(
+        cell.get("cell_type") == "code" and check.call in "".join(cell.get("source", []))
+        for cell in cells
+    ):
+        raise UsageError(f"{relative} has no code cell that calls {check.call}) (yet?)")
+    return notebook, relative
+
+
+class UsageError(Exception):
+    """Bad arguments or inputs: exit status 2."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.browser_session:
         return browser_session(args)
 
-    notebook = Path(args.notebook).resolve()
     out = Path(args.out).resolve()
-    if not notebook.is_file():
-        print(f"error: notebook {args.notebook} not found", file=sys.stderr, flush=True)
-        return 2
     try:
-        notebook_rel = notebook.relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        print(f"error: {notebook} is not inside {REPO_ROOT}", file=sys.stderr, flush=True)
+        paths = {
+            check.name: check_notebook(path, check)
+            for check, path in ((MATCHING, args.notebook), (ENCODING, args.encoding_notebook))
+        }
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
+    notebooks = {name: relative for name, (_, relative) in paths.items()}
     if not Path(CHROMIUM).exists():
         print(
             f"error: {CHROMIUM} not found (apt-get install chromium)", file=sys.stderr, flush=True
@@ -415,21 +509,25 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         print(f"error: another browser test is using {out}", file=sys.stderr, flush=True)
         return 2
-    for stale in ("before.png", "after.png", "before-image.png", "after-image.png"):
-        (out / stale).unlink(missing_ok=True)
+    for check in (MATCHING, ENCODING):
+        for stale in ("before.png", "after.png", "before-image", "after-image"):
+            for old in out.glob(f"{check.prefix}{stale}*"):
+                old.unlink(missing_ok=True)
 
-    digest = sha256(notebook)
-    checkpoint = notebook.parent / ".ipynb_checkpoints" / f"{notebook.stem}-checkpoint.ipynb"
-    had_checkpoint = checkpoint.exists()
+    before = {}  # notebook -> (sha256, checkpoint path, had a checkpoint)
+    for notebook, relative in paths.values():
+        checkpoint = notebook.parent / ".ipynb_checkpoints" / f"{notebook.stem}-checkpoint.ipynb"
+        before[notebook] = (sha256(notebook), checkpoint, checkpoint.exists())
+        log(f"notebook {relative} (sha256 {before[notebook][0][:12]})")
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    log(f"notebook {notebook_rel} (sha256 {digest[:12]}), output in {out}")
+    log(f"output in {out}")
 
     started = time.monotonic()
     result, errors = None, []
     try:
         for attempt in range(1, args.attempts + 1):
             try:
-                result = run_attempt(args, notebook_rel, out, attempt)
+                result = run_attempt(args, notebooks, out, attempt)
                 break
             except CheckFailed as exc:
                 errors.append(f"attempt {attempt}: {exc}")
@@ -442,10 +540,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
     problems = []
-    if sha256(notebook) != digest:
-        problems.append(f"the notebook {notebook_rel} was modified on disk by the test")
-    if checkpoint.exists() and not had_checkpoint:
-        problems.append(f"the test created a checkpoint {checkpoint}")
+    for notebook, relative in paths.values():
+        digest, checkpoint, had_checkpoint = before[notebook]
+        if sha256(notebook) != digest:
+            problems.append(f"the notebook {relative} was modified on disk by the test")
+        if checkpoint.exists() and not had_checkpoint:
+            problems.append(f"the test created a checkpoint {checkpoint}")
     if result is None:
         problems.append("no attempt passed:\n  " + "\n  ".join(errors))
 
@@ -458,19 +558,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     print("\nBROWSER TEST PASSED", flush=True)
-    print(f"  notebook:        {notebook_rel} (unchanged on disk)", flush=True)
-    print(f"  centre x:        {result['cx_before']} -> {result['cx_after']}", flush=True)
-    print(f"  readout before:  {result['label_before']}", flush=True)
-    print(f"  readout after:   {result['label_after']}", flush=True)
-    print(
-        f"  picture:         {result['image_before']} -> {result['image_after']}",
-        flush=True,
-    )
-    print(f"  picture src:     {result['src_before']} -> {result['src_after']}", flush=True)
-    print(f"  screenshots:     {out / 'before.png'}, {out / 'after.png'}", flush=True)
+    for check in (MATCHING, ENCODING):
+        checked = result["explorers"][check.name]
+        print(f"  {check.name}:", flush=True)
+        print(f"    notebook:        {checked['notebook']} (unchanged on disk)", flush=True)
+        print(
+            f"    {checked['slider']:<17}{checked['value_before']} -> {checked['value_after']}",
+            flush=True,
+        )
+        print(f"    readout before:  {checked['label_before']}", flush=True)
+        print(f"    readout after:   {checked['label_after']}", flush=True)
+        print(
+            f"    picture:         {checked['image_before']} -> {checked['image_after']}",
+            flush=True,
+        )
+        print(f"    picture src:     {checked['src_before']} -> {checked['src_after']}", flush=True)
+        screenshots = f"{out / (check.prefix + 'before.png')}, {out / (check.prefix + 'after.png')}"
+        print(f"    screenshots:     {screenshots}", flush=True)
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result["timings"].items())
-    print(f"  timings:         {timings}", flush=True)
-    print(f"  attempts:        {len(errors) + 1}; total {total:.1f} s", flush=True)
+    print(f"  timings:           {timings}", flush=True)
+    print(f"  attempts:          {len(errors) + 1}; total {total:.1f} s", flush=True)
     return 0
 
 
@@ -517,6 +624,10 @@ NOTEBOOK_STATE_JS = """
     runAll: window.__ssdRunAll || null,
   };
 }
+"""
+
+OPEN_JS = """
+(path) => { window.jupyterapp.commands.execute('docmanager:open', { path }); return true; }
 """
 
 RUN_ALL_JS = """
@@ -619,57 +730,69 @@ class BrowserSession:
         page.set_default_timeout(ACTION_TIMEOUT * 1000)
         page.set_default_navigation_timeout(PAGE_LOAD_TIMEOUT * 1000)
         page.on("pageerror", lambda exc: self.say(f"page error: {exc}"))
+        explorers = {}
+        checks = ((MATCHING, self.args.notebook), (ENCODING, self.args.encoding_notebook))
+        for i, (check, path) in enumerate(checks):
+            self.path = path  # relative to the server's root, "/"-separated
+            explorers[check.name] = self.check_explorer(check, first=i == 0)
+        return {"explorers": explorers, "dialogs": sorted(self.seen_dialogs)}
 
+    def check_explorer(self, check: ExplorerCheck, first: bool) -> dict:
+        """Open the notebook, run it, press the explorer's slider, check that it was redrawn."""
+        what = check.name.split()[0]  # "matching", "encoding": names the timings
         started = time.monotonic()
-        panel = self.open_notebook()
-        self.step("open notebook, kernel idle", started)
+        panel = self.open_notebook(first)
+        self.step(f"{what}: open notebook, kernel idle", started)
 
         started = time.monotonic()
         self.run_all_cells(panel["id"])
-        self.step("run all cells", started)
+        self.step(f"{what}: run all cells", started)
 
         started = time.monotonic()
-        self.find_explorer()
-        self.step("find explorer", started)
+        self.find_explorer(check)
+        self.step(f"{what}: find explorer", started)
 
+        slider = check.slider
         before = self.snapshot()
-        if not before["png"].startswith(b"\x89PNG"):
-            raise CheckFailed("the explorer's picture is not a PNG")
-        self.cell.screenshot(path=str(self.out / "before.png"), animations="disabled")
-        (self.out / "before-image.png").write_bytes(before["png"])
-        self.say(f"before: centre x {before['cx']}; {before['label']}; picture {before['sha']}")
+        if not before["png"].startswith(check.picture_signature):
+            raise CheckFailed(f"the {check.name}'s picture is not a {check.picture_signature!r}")
+        self.cell.screenshot(
+            path=str(self.out / f"{check.prefix}before.png"), animations="disabled"
+        )
+        (self.out / f"{check.prefix}before-image{check.extension}").write_bytes(before["png"])
+        self.say(f"before: {slider} {before['value']}; {before['label']}; picture {before['sha']}")
 
         started = time.monotonic()
-        expected_cx = self.move_centre_x(before)
-        self.step("move slider, wait for redraw", started)
+        expected = self.move_slider(check, slider, before)
+        self.step(f"{what}: move slider, wait for redraw", started)
 
         after = self.snapshot()
-        self.cell.screenshot(path=str(self.out / "after.png"), animations="disabled")
-        (self.out / "after-image.png").write_bytes(after["png"])
-        self.say(f"after:  centre x {after['cx']}; {after['label']}; picture {after['sha']}")
+        self.cell.screenshot(path=str(self.out / f"{check.prefix}after.png"), animations="disabled")
+        (self.out / f"{check.prefix}after-image{check.extension}").write_bytes(after["png"])
+        self.say(f"after:  {slider} {after['value']}; {after['label']}; picture {after['sha']}")
 
         for name, text in (("before", before["label"]), ("after", after["label"])):
-            if not READOUT_FORMAT_RE.match(text):
+            if not check.readout_format.match(text):
                 raise CheckFailed(f"unexpected readout {name} the key presses: {text!r}")
         if after["label"] == before["label"]:
             raise CheckFailed(f"the readout did not change: {after['label']!r}")
         if after["src"] == before["src"]:
             raise CheckFailed(f"the picture's src did not change: {after['src']!r}")
         if after["sha"] == before["sha"]:
-            raise CheckFailed("the picture's PNG bytes did not change")
-        if abs(float(after["cx"]) - expected_cx) > 0.005:
-            raise CheckFailed(f"centre x is {after['cx']}, expected {expected_cx:.2f}")
+            raise CheckFailed("the picture's bytes did not change")
+        if abs(slider_value(after["value"]) - expected) > 0.005:
+            raise CheckFailed(f"{slider} is {after['value']}, expected {expected:.2f}")
         return {
             "notebook": self.path,
-            "cx_before": before["cx"],
-            "cx_after": after["cx"],
+            "slider": slider,
+            "value_before": before["value"],
+            "value_after": after["value"],
             "label_before": before["label"],
             "label_after": after["label"],
             "src_before": before["src"],
             "src_after": after["src"],
             "image_before": f"{len(before['png'])} bytes, sha256 {before['sha']}",
             "image_after": f"{len(after['png'])} bytes, sha256 {after['sha']}",
-            "dialogs": sorted(self.seen_dialogs),
         }
 
     # ---- the notebook, through the JupyterLab app object
@@ -691,9 +814,13 @@ class BrowserSession:
                 self.page.locator(".jp-Dialog .jp-mod-accept").first.click()
         return current
 
-    def open_notebook(self) -> dict:
-        quoted = urllib.parse.quote(self.path)
-        self.page.goto(f"http://127.0.0.1:{self.args.port}/lab/tree/{quoted}?token={TOKEN}")
+    def open_notebook(self, first: bool) -> dict:
+        """Load Lab on the notebook (``first``) or open it in the Lab already loaded."""
+        if first:
+            quoted = urllib.parse.quote(self.path)
+            self.page.goto(f"http://127.0.0.1:{self.args.port}/lab/tree/{quoted}?token={TOKEN}")
+        else:  # no reload: a page with a dirty notebook would ask before leaving
+            self.page.evaluate(OPEN_JS, self.path)
 
         def kernel_idle():
             current = self.state()
@@ -755,35 +882,35 @@ class BrowserSession:
 
     # ---- the explorer
 
-    def find_explorer(self) -> None:
-        """The output with a "centre x" slider and a "positives: ..." label; its parts."""
+    def find_explorer(self, check: ExplorerCheck) -> None:
+        """The output with the check's slider and readout label; its parts."""
         page = self.page
-        centre_x = page.locator(".widget-slider").filter(
-            has=page.locator(".widget-label", has_text=CENTRE_X_RE)
+        slider = page.locator(".widget-slider").filter(
+            has=page.locator(".widget-label", has_text=check.slider_re)
         )
-        positives = page.locator(".widget-label", has_text=POSITIVES_RE)
-        outputs = page.locator(".jp-OutputArea-output").filter(has=centre_x).filter(has=positives)
+        label = page.locator(".widget-label", has_text=check.label)
+        outputs = page.locator(".jp-OutputArea-output").filter(has=slider).filter(has=label)
         try:
-            poll(lambda: outputs.count() > 0, EXPLORER_TIMEOUT, "the matching explorer")
+            poll(lambda: outputs.count() > 0, EXPLORER_TIMEOUT, f"the {check.name}")
         except CheckFailed:
             page.screenshot(path=str(self.out / f"failure-{self.args.tag}.png"))
             broken = page.locator(".jp-OutputArea-output", has_text="Error displaying widget")
             raise CheckFailed(
-                "no output with a 'centre x' slider and a 'positives:' label "
-                f"({page.locator('.widget-slider').count()} sliders on the page, "
-                f"{broken.count()} 'Error displaying widget' outputs); "
+                f"no output with a '{check.slider}' slider and a label matching "
+                f"{check.label.pattern!r} ({page.locator('.widget-slider').count()} sliders on "
+                f"the page, {broken.count()} 'Error displaying widget' outputs); "
                 f"screenshot in failure-{self.args.tag}.png"
             ) from None
         if outputs.count() > 1:
-            self.say(f"{outputs.count()} matching explorers found; testing the first")
+            self.say(f"{outputs.count()} {check.name}s found; testing the first")
         output = outputs.first
         self.cell = page.locator(".jp-CodeCell").filter(has=output).last
         slider = output.locator(".widget-slider").filter(
-            has=page.locator(".widget-label", has_text=CENTRE_X_RE)
+            has=page.locator(".widget-label", has_text=check.slider_re)
         )
         self.handle = slider.locator(".noUi-handle").first
         self.readout = slider.locator(".widget-readout").first
-        self.label = output.locator(".widget-label", has_text=POSITIVES_RE).first
+        self.label = output.locator(".widget-label", has_text=check.label).first
         self.image = output.locator("img").first
         self.image.wait_for(state="visible")
         page.wait_for_function(
@@ -792,7 +919,7 @@ class BrowserSession:
         # Lab scrolls the notebook inside a fixed-height panel, so a cell taller than the
         # window would be cut off in a screenshot: make the window tall enough for it.
         height = self.cell.evaluate("el => el.getBoundingClientRect().height")
-        if height + WINDOW_CHROME > VIEWPORT["height"]:
+        if height + WINDOW_CHROME > page.viewport_size["height"]:
             size = {**VIEWPORT, "height": min(int(height) + WINDOW_CHROME, MAX_HEIGHT)}
             page.set_viewport_size(size)
             self.say(f"explorer cell is {height:.0f} px tall: window resized to {size}")
@@ -801,39 +928,39 @@ class BrowserSession:
 
     def snapshot(self) -> dict:
         picture = self.image.evaluate(IMAGE_BYTES_JS)
-        png = base64.b64decode(picture["base64"])
+        png = base64.b64decode(picture["base64"])  # PNG or JPEG: the picture's bytes
         return {
             "label": self.label.inner_text().strip(),
-            "cx": self.readout.inner_text().strip(),
+            "value": self.readout.inner_text().strip(),
             "src": picture["src"],
             "png": png,
             "sha": hashlib.sha256(png).hexdigest()[:12],
         }
 
-    def move_centre_x(self, before: dict) -> float:
-        """Press arrow keys on the "centre x" handle until the readout changes; new centre x."""
-        cx_before = float(before["cx"])
-        key = "ArrowRight" if cx_before <= 0.5 else "ArrowLeft"
+    def move_slider(self, check: ExplorerCheck, slider: str, before: dict) -> float:
+        """Press arrow keys on the slider's handle until the readout changes; its new value."""
+        value_before = slider_value(before["value"])
+        key = "ArrowRight" if value_before <= check.middle else "ArrowLeft"
         step = 0.01 if key == "ArrowRight" else -0.01
         presses, previous_src = 0, before["src"]
         for batch in range(1, MAX_BATCHES + 1):
             self.handle.focus()
-            for _ in range(KEY_PRESSES):
+            for _ in range(check.key_presses):
                 self.page.keyboard.press(key)
                 time.sleep(0.05)
-            presses += KEY_PRESSES
-            expected_cx = cx_before + step * presses
-            self.say(f"pressed {key} x {presses} on the 'centre x' slider")
-            label, src = self.wait_for_redraw(before, previous_src, expected_cx)
+            presses += check.key_presses
+            expected = value_before + step * presses
+            self.say(f"pressed {key} x {presses} on the '{slider}' slider")
+            label, src = self.wait_for_redraw(slider, before, previous_src, expected)
             if label != before["label"]:
-                return expected_cx
+                return expected
             # E.g. the box landed on the mirror image of its old place on the anchor grid.
             self.say(f"readout unchanged after batch {batch} ({label}); pressing again")
             previous_src = src
-        return expected_cx  # run() reports the unchanged readout
+        return expected  # check_explorer() reports the unchanged readout
 
-    def wait_for_redraw(self, before: dict, previous_src: str, expected_cx: float):
-        """Wait until centre x shows ``expected_cx`` and the last redraw is in; (label, src)."""
+    def wait_for_redraw(self, slider: str, before: dict, previous_src: str, expected: float):
+        """Wait until the slider shows ``expected`` and the last redraw is in; (label, src)."""
         history = {"value": None, "since": time.monotonic()}
 
         def redrawn():
@@ -846,7 +973,7 @@ class BrowserSession:
                 history["value"], history["since"] = current, time.monotonic()
                 return None
             try:
-                at_target = abs(float(current[2]) - expected_cx) < 0.005
+                at_target = abs(slider_value(current[2]) - expected) < 0.005
             except ValueError:
                 at_target = False
             if current[1] == previous_src or not at_target:
@@ -859,13 +986,18 @@ class BrowserSession:
         try:
             poll(redrawn, REDRAW_TIMEOUT, "the explorer to be redrawn", interval=0.1)
         except CheckFailed as exc:
-            label, src, cx = history["value"] or ("?", "?", "?")
+            label, src, value = history["value"] or ("?", "?", "?")
             raise CheckFailed(
-                f"{exc}: centre x {before['cx']} -> {cx} (expected {expected_cx:.2f}), "
+                f"{exc}: {slider} {before['value']} -> {value} (expected {expected:.2f}), "
                 f"readout changed: {label != before['label']}, "
                 f"picture changed: {src != previous_src}"
             ) from None
         return history["value"][:2]
+
+
+def slider_value(readout: str) -> float:
+    """A slider's readout as a number; ipywidgets writes negatives with "−" (U+2212)."""
+    return float(readout.replace("\u2212", "-"))
 
 
 if __name__ == "__main__":
