@@ -113,7 +113,10 @@ def _positives_curve() -> tuple[Tensor, Tensor]:
 
 def gradient_view(prediction_shift: float = 0.5, gt_x: float = 0.45) -> GradientView:
     """The loss, and its gradient by autograd, with one object at ``gt_x`` and its best anchor's
-    predicted t_x ``prediction_shift`` away from the target (in the loss's units)."""
+    predicted t_x ``prediction_shift`` away from the target (in the loss's units).
+
+    ``gt_x`` is rounded to the slider's step, 0.01, and must keep the object inside the image.
+    """
     low, high = GT_WIDTH / 2, 1 - GT_WIDTH / 2
     if not low - 1e-9 <= gt_x <= high + 1e-9:
         raise ValueError(f"expected gt_x in [{low}, {high}] (inside the image), got {gt_x}")
