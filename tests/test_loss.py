@@ -258,6 +258,15 @@ def expected_quota(positives, ratio, min_negatives=0):
     ]
 
 
+def test_quota_is_floored_in_double_precision():
+    # 100 positives x 0.29 is 28.999999999999996 in float64 (and in Python), 29.0 in float32.
+    positives = torch.zeros(1, 1000, dtype=torch.bool)
+    positives[0, :100] = True
+    loss = torch.rand(1, 1000, generator=torch.Generator().manual_seed(0))
+    mined = hard_negatives(loss, positives, 0.29)
+    assert int(mined.sum()) == math.floor(100 * 0.29) == 28
+
+
 @pytest.mark.parametrize("ratio", [0, 0.5, 1, 2.5, 3, 7])
 @pytest.mark.parametrize("seed", range(3))
 def test_mined_negatives_are_exactly_the_hardest(seed, ratio):
