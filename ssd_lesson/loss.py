@@ -124,7 +124,7 @@ def hard_negatives(
     """
     num_pos = positives.sum(dim=1)  # (B,)
     num_neg = positives.shape[1] - num_pos
-    # float64, as Python's own arithmetic: in float32, 100 × 0.29 rounds up to 29 instead of 28.99...
+    # float64, like Python: in float32, 100 × 0.29 rounds up to 29 instead of 28.99...
     quota = (num_pos.double() * neg_pos_ratio).floor().clamp(min=min_negatives)
     quota = torch.minimum(quota, num_neg).long()  # (B,); capped before .long(), which overflows
     most = int(quota.max()) if quota.numel() else 0
