@@ -1,0 +1,389 @@
+"""The SSD network: a backbone that makes feature maps, and a small head on every map.
+
+* The **backbone** turns an image into several feature maps, finest first (for the lesson's
+  64-pixel images: 16 x 16, 8 x 8, 4 x 4, 2 x 2 and 1 x 1 grids).
+* On every map, two 3 x 3 convolutions (the **heads**) look at each cell and output, for each of
+  the cell's ``A_k`` anchors, ``C + 1`` class scores and 4 offsets.
+* The outputs of all maps are flattened and concatenated in the same order as
+  ``ssd_lesson.anchors.make_anchors``: map by map, cell by cell in reading order, then anchor by
+  anchor within a cell. So row ``i`` of the predictions belongs to anchor ``i``.
+
+``SSDConfig`` holds everything the anchors and the heads must agree on. ``SmallSSD`` is the
+lesson's model, small enough to train on a laptop CPU in a minute. ``vgg16_backbone`` is the
+paper's backbone (torchvision's VGG16, never downloaded), for learners with time and a GPU.
+``freeze_layers`` and ``parameter_groups`` are the two fine-tuning tools of the brief's recipe.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import Tensor, nn
+
+from ssd_lesson.anchors import anchors_per_location, make_anchors
+from ssd_lesson.boxes import cxcywh_to_xyxy
+
+# At the start of training, every anchor says "background" with this probability. Nearly all
+# anchors are background, so this is the right first guess; with random outputs instead (1/(C+1)
+# each) the first steps would be spent unlearning thousands of confident false objects, and the
+# loss would start high and jump. (The same idea as RetinaNet's "prior" bias.)
+BACKGROUND_PRIOR = 0.99
+
+
+@dataclass(frozen=True)
+class SSDConfig:
+    """Everything the anchors and the network must agree on.
+
+    Args:
+        image_size: side of the square input images, pixels.
+        num_classes: C, object classes without background.
+        feature_map_sizes: side of each feature map, finest first.
+        scales: anchor scale per map plus one more (see ``make_anchors``), fractions.
+        aspect_ratios: extra aspect ratios per map, e.g. ``((2,), (2, 3))``.
+        widths: channels of the small backbone's stages (one per stride-2 step).
+    """
+
+    image_size: int = 64
+    num_classes: int = 4
+    feature_map_sizes: tuple[int, ...] = (16, 8, 4, 2, 1)
+    scales: tuple[float, ...] = (0.12, 0.24, 0.42, 0.62, 0.82, 1.0)
+    aspect_ratios: tuple[tuple[float, ...], ...] = ((2,), (2,), (2,), (2,), (2,))
+    widths: tuple[int, ...] = (16, 32, 64, 96, 96, 96)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.image_size, bool) or not isinstance(self.image_size, int):
+            raise ValueError(f"expected image_size as an integer, got {self.image_size!r}")
+        if self.image_size < 8:
+            raise ValueError(f"expected image_size >= 8 pixels, got {self.image_size}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
+            raise ValueError(f"expected num_classes as an integer, got {self.num_classes!r}")
+        if self.num_classes < 1:
+            raise ValueError(
+                f"expected num_classes >= 1 (object classes, without background), got "
+                f"{self.num_classes}"
+            )
+        # Tuples, so that the config stays hashable and equal to a copy read from a checkpoint.
+        object.__setattr__(self, "feature_map_sizes", tuple(self.feature_map_sizes))
+        object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
+        object.__setattr__(
+            self, "aspect_ratios", tuple(tuple(float(r) for r in rs) for rs in self.aspect_ratios)
+        )
+        object.__setattr__(self, "widths", tuple(self.widths))
+        if not all(isinstance(w, int) and w >= 1 for w in self.widths):
+            raise ValueError(f"expected widths as integers >= 1, got {self.widths!r}")
+        self.anchors()  # make_anchors checks sizes, scales and ratios, and says what is wrong
+
+    def anchors(self) -> Tensor:
+        """All anchors, xyxy fractions of the image, in the heads' order: (A, 4)."""
+        return cxcywh_to_xyxy(make_anchors(self.feature_map_sizes, self.scales, self.aspect_ratios))
+
+    def anchors_per_location(self) -> list[int]:
+        """A_k, the anchors per cell on each map."""
+        return anchors_per_location(self.aspect_ratios)
+
+    def to_dict(self) -> dict:
+        """Plain Python values only (for checkpoints)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SSDConfig:
+        """The inverse of ``to_dict``; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"expected SSDConfig fields {sorted(known)}, got unknown {unknown}")
+        return cls(**values)
+
+
+def small_config(num_classes: int = 4, image_size: int = 64) -> SSDConfig:
+    """The lesson's configuration: 64-pixel images, five maps from 16 x 16 down to 1 x 1."""
+    return SSDConfig(image_size=image_size, num_classes=num_classes)
+
+
+def conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    """3 x 3 convolution, batch norm, ReLU: the small backbone's building block."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SmallBackbone(nn.Module):
+    """A plain stack of stride-2 stages; the last ``num_maps`` stages' outputs are the maps.
+
+    With ``widths`` of length n, the image is halved n times; each stage is a stride-2 block
+    followed (in the first four stages) by a stride-1 block that sharpens it.
+    """
+
+    def __init__(self, widths: tuple[int, ...], num_maps: int) -> None:
+        super().__init__()
+        if not 1 <= num_maps <= len(widths):
+            raise ValueError(
+                f"expected at most {len(widths)} feature maps from {len(widths)} stages, "
+                f"got {num_maps}"
+            )
+        stages, channels = [], 3
+        for k, width in enumerate(widths):
+            blocks = [conv_block(channels, width, stride=2)]
+            if k < 4:
+                blocks.append(conv_block(width, width))
+            stages.append(nn.Sequential(*blocks))
+            channels = width
+        self.stages = nn.ModuleList(stages)
+        self.num_maps = num_maps
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        maps, x = [], images
+        for stage in self.stages:
+            x = stage(x)
+            maps.append(x)
+        return maps[-self.num_maps :]
+
+
+class SSD(nn.Module):
+    """SSD: backbone -> feature maps -> per-map 3 x 3 heads -> predictions for every anchor.
+
+    Args:
+        config: the anchors and image size the heads must fit.
+        backbone: a module mapping images (B, 3, H, W) to a list of feature maps, finest first.
+            Default: ``SmallBackbone(config.widths, len(config.feature_map_sizes))``.
+
+    Raises ValueError at construction if the backbone's maps do not have the sizes in
+    ``config.feature_map_sizes`` (the heads would then not line up with the anchors).
+    """
+
+    def __init__(self, config: SSDConfig, backbone: nn.Module | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, SSDConfig):
+            raise ValueError(f"expected an SSDConfig, got {type(config).__name__}")
+        self.config = config
+        num_maps = len(config.feature_map_sizes)
+        self.backbone = backbone if backbone is not None else SmallBackbone(config.widths, num_maps)
+        channels = self._check_backbone()
+        num_scores = config.num_classes + 1
+        self.class_heads = nn.ModuleList()
+        self.box_heads = nn.ModuleList()
+        for c, a in zip(channels, config.anchors_per_location(), strict=True):
+            self.class_heads.append(nn.Conv2d(c, a * num_scores, 3, padding=1))
+            self.box_heads.append(nn.Conv2d(c, a * 4, 3, padding=1))
+        self._init_heads()
+        self.num_anchors = int(config.anchors().shape[0])
+
+    def _check_backbone(self) -> list[int]:
+        """Dry run on one blank image: the maps' sizes must be the config's. -> channels."""
+        size = self.config.image_size
+        was_training = self.backbone.training
+        self.backbone.eval()  # batch norm cannot train on one 1 x 1 map, and must not learn here
+        with torch.no_grad():
+            maps = self.backbone(torch.zeros(1, 3, size, size))
+        self.backbone.train(was_training)
+        got = [tuple(m.shape[-2:]) for m in maps]
+        want = [(s, s) for s in self.config.feature_map_sizes]
+        if got != want:
+            raise ValueError(
+                f"expected the backbone to make feature maps of sizes {want} for "
+                f"{size} x {size} images (config.feature_map_sizes), got {got}; change the "
+                "config's feature_map_sizes or image_size to match the backbone"
+            )
+        return [m.shape[1] for m in maps]
+
+    def _init_heads(self) -> None:
+        """Small random weights; class bias so that every anchor starts as likely background."""
+        num_scores = self.config.num_classes + 1
+        # softmax gives background e^b / (e^b + C) = BACKGROUND_PRIOR when b = log(p C / (1 - p))
+        background_bias = math.log(
+            BACKGROUND_PRIOR * self.config.num_classes / (1 - BACKGROUND_PRIOR)
+        )
+        for head in (*self.class_heads, *self.box_heads):
+            nn.init.normal_(head.weight, std=0.01)
+            nn.init.zeros_(head.bias)
+        for head in self.class_heads:
+            with torch.no_grad():
+                head.bias.view(-1, num_scores)[:, 0] = background_bias
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """images (B, 3, H, W) in [0, 1] -> class_logits (B, A, C+1), box_offsets (B, A, 4)."""
+        size = self.config.image_size
+        if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (size, size):
+            raise ValueError(
+                f"expected images of shape (B, 3, {size}, {size}), got {tuple(images.shape)}"
+            )
+        maps = self.backbone(images)
+        num_scores = self.config.num_classes + 1
+        class_logits, box_offsets = [], []
+        for feature, class_head, box_head in zip(
+            maps, self.class_heads, self.box_heads, strict=True
+        ):
+            class_logits.append(_flatten(class_head(feature), num_scores))
+            box_offsets.append(_flatten(box_head(feature), 4))
+        return torch.cat(class_logits, dim=1), torch.cat(box_offsets, dim=1)
+
+
+# The lesson's name for it: SSD with the small backbone is the default.
+SmallSSD = SSD
+
+
+def _flatten(head_output: Tensor, per_anchor: int) -> Tensor:
+    """(B, A_k * n, H, W) -> (B, H * W * A_k, n): cell by cell in reading order, then anchor.
+
+    The channels of a cell are [anchor 0's n numbers, anchor 1's n numbers, ...], so moving the
+    channels last and reshaping keeps "cell-major, then anchor", the order of make_anchors.
+    """
+    batch = head_output.shape[0]
+    return head_output.permute(0, 2, 3, 1).reshape(batch, -1, per_anchor)
+
+
+# ----------------------------------------------------------------------------------------------
+# The paper's backbone, and fine-tuning tools
+# ----------------------------------------------------------------------------------------------
+# torchvision's vgg16().features: 13 conv layers with ReLUs and 5 max-pools (31 modules). Index
+# 23 is the 4th pool: everything before it is conv1_1 .. conv4_3 (stride 8), SSD's first map.
+VGG_CONV4_3_END = 23
+# Indices 23..29: pool4 and conv5_1 .. conv5_3 (stride 16), the second map; the last pool (30)
+# is dropped, as in SSD.
+VGG_CONV5_3_END = 30
+
+
+class VGGBackbone(nn.Module):
+    """VGG16 up to conv4_3 (map 1) and conv5_3 (map 2), then extra stride-2 blocks (maps 3..).
+
+    A simplified SSD300 backbone: no dilated fc6/fc7 and no L2 normalisation of conv4_3.
+    """
+
+    def __init__(self, features: nn.Sequential, extra_widths: tuple[int, ...]) -> None:
+        super().__init__()
+        self.features = features
+        extras, channels = [], 512
+        for width in extra_widths:
+            extras.append(
+                nn.Sequential(
+                    nn.Conv2d(channels, width // 2, 1),
+                    nn.ReLU(inplace=True),
+                    nn.Conv2d(width // 2, width, 3, stride=2, padding=1),
+                    nn.ReLU(inplace=True),
+                )
+            )
+            channels = width
+        self.extras = nn.ModuleList(extras)
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        conv4_3 = self.features[:VGG_CONV4_3_END](images)
+        x = self.features[VGG_CONV4_3_END:VGG_CONV5_3_END](conv4_3)
+        maps = [conv4_3, x]
+        for extra in self.extras:
+            x = extra(x)
+            maps.append(x)
+        return maps
+
+
+def vgg16_backbone(
+    weights_path=None, extra_widths: tuple[int, ...] = (256, 256, 256)
+) -> VGGBackbone:
+    """The SSD backbone built on ``torchvision.models.vgg16(weights=None)``: nothing downloaded.
+
+    Args:
+        weights_path: optional path to a VGG16 state dict saved with ``torch.save`` (either the
+            whole classifier's or only ``features``'); loaded with ``weights_only=True``.
+        extra_widths: channels of the extra stride-2 blocks after conv5_3, one map each.
+
+    For 64 x 64 images the maps are 8, 4, 2, 1, 1...: use ``feature_map_sizes`` to match, e.g.
+    ``SSDConfig(image_size=64, feature_map_sizes=(8, 4, 2, 1), ...)`` with two extras.
+    """
+    from torchvision.models import vgg16  # local import: only this recipe needs it
+
+    # Built on the "meta" device: shapes only, no memory. The classifier's 120 million numbers,
+    # which SSD does not use, are never made; only `features` is then given real weights, with
+    # torchvision's own initialisation for VGG's convolutions.
+    with torch.device("meta"):
+        net = vgg16(weights=None)
+    features = net.features.to_empty(device="cpu")
+    for layer in features:
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+    if weights_path is not None:
+        try:
+            state = torch.load(weights_path, weights_only=True, map_location="cpu")
+        except Exception as err:  # a missing, corrupt or non-tensor file
+            raise ValueError(f"could not read VGG16 weights from {weights_path}: {err}") from err
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a state dict in {weights_path}, got {type(state).__name__}")
+        # A whole VGG16's state dict names the layers "features.0.weight", ...: keep those.
+        if any(key.startswith("features.") for key in state):
+            state = {
+                k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")
+            }
+        try:
+            features.load_state_dict(state)
+        except RuntimeError as err:
+            raise ValueError(f"{weights_path} does not hold VGG16 weights: {err}") from err
+    return VGGBackbone(features, tuple(extra_widths))
+
+
+def _layers(module: nn.Module) -> list[list[nn.Module]]:
+    """The module's layers, in order. A layer is a convolution or linear layer, together with the
+    batch norms that follow it (they scale that layer's output, so they belong to it)."""
+    layers: list[list[nn.Module]] = []
+    for sub in module.modules():
+        if isinstance(sub, (nn.Conv2d, nn.Linear)):
+            layers.append([sub])
+        elif isinstance(sub, nn.modules.batchnorm._BatchNorm) and layers:
+            layers[-1].append(sub)
+    return layers
+
+
+def _layer_parameters(layer: list[nn.Module]) -> list[nn.Parameter]:
+    return [p for sub in layer for p in sub.parameters(recurse=False)]
+
+
+def freeze_layers(module: nn.Module, n: int) -> int:
+    """Stop training the first ``n`` layers (conv/linear + their batch norms) of ``module``.
+
+    Their parameters get ``requires_grad = False``: backward leaves their ``.grad`` at None and
+    the optimizer never changes them. Returns the number of layers frozen (``n``).
+    """
+    layers = _layers(module)
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= len(layers):
+        raise ValueError(
+            f"expected n as an integer from 0 to {len(layers)} (the module's layers), got {n!r}"
+        )
+    for layer in layers[:n]:
+        for p in _layer_parameters(layer):
+            p.requires_grad_(False)
+    return n
+
+
+def count_trainable(module: nn.Module) -> int:
+    """How many numbers of the module training will change."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def parameter_groups(
+    model: nn.Module, lr: float, early_lr: float, early_layers: int = 4
+) -> list[dict]:
+    """Optimizer groups: the first ``early_layers`` layers at ``early_lr``, the rest at ``lr``.
+
+    Early layers detect edges and colours, which transfer from one task to another: with a
+    pretrained backbone they should change slowly. Frozen parameters are left out; every
+    trainable parameter is in exactly one group. Use as ``torch.optim.Adam(groups)``.
+    """
+    for name, value in (("lr", lr), ("early_lr", early_lr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"expected {name} as a number >= 0, got {value!r}")
+    layers = _layers(model)
+    if isinstance(early_layers, bool) or not isinstance(early_layers, int):
+        raise ValueError(f"expected early_layers as an integer, got {early_layers!r}")
+    if not 0 <= early_layers <= len(layers):
+        raise ValueError(
+            f"expected early_layers from 0 to {len(layers)} (the model's layers), got "
+            f"{early_layers}"
+        )
+    early_ids = {id(p) for layer in layers[:early_layers] for p in _layer_parameters(layer)}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    early = [p for p in trainable if id(p) in early_ids]
+    rest = [p for p in trainable if id(p) not in early_ids]
+    groups = [{"params": early, "lr": float(early_lr)}, {"params": rest, "lr": float(lr)}]
+    return [g for g in groups if g["params"]]
