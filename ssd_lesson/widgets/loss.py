@@ -22,8 +22,8 @@ from ssd_lesson.encoding import build_targets
 from ssd_lesson.loss import NEG_POS_RATIO, ssd_loss
 from ssd_lesson.plotting import (
     BACKGROUND_COLOR,
-    FORCED_COLOR,
     GROUND_TRUTH_COLOR,
+    MINED_COLOR,
     THRESHOLD_COLOR,
     KeyEntry,
     draw_boxes,
@@ -120,13 +120,13 @@ def mining_view(neg_pos_ratio: float = NEG_POS_RATIO) -> MiningView:
 MINING_KEY = (
     KeyEntry(GROUND_TRUTH_COLOR, "ground truth (dashed)", "--", 2.5),
     KeyEntry(THRESHOLD_COLOR, "positive", linewidth=2),
-    KeyEntry(FORCED_COLOR, "mined negative", linewidth=1),
+    KeyEntry(MINED_COLOR, "mined negative", linewidth=2),
     KeyEntry(BACKGROUND_COLOR, "other negatives (centres)", marker="."),
 )
 
 
 def draw_mining_view(view: MiningView, ax, photo: bool = True, legend: bool = True):
-    """Positives (blue), mined negatives (vermillion), the centres of the other negatives (grey)."""
+    """Positives (blue), mined negatives (yellow), the centres of the other negatives (grey)."""
     show_image(ax, explorer_photo() if photo else None)
     anchors = view.anchors_xyxy
     rest = anchors[~view.positives & ~view.mined]
@@ -140,7 +140,7 @@ def draw_mining_view(view: MiningView, ax, photo: bool = True, legend: bool = Tr
         mec="white",
         mew=0.5,
     )
-    draw_boxes(ax, anchors[view.mined], FORCED_COLOR, linewidth=1)
+    draw_boxes(ax, anchors[view.mined], MINED_COLOR, linewidth=1)
     draw_boxes(ax, anchors[view.positives], THRESHOLD_COLOR, linewidth=2)
     draw_boxes(ax, view.gt_xyxy, GROUND_TRUTH_COLOR, list(MINING_OBJECTS), 2.5, "--")
     ax.set_title(
@@ -159,13 +159,13 @@ def draw_mining_losses(view: MiningView, ax):
     rank = np.arange(1, len(losses) + 1)
     cut = view.num_mined
     ax.plot(rank, losses, color=BACKGROUND_COLOR, lw=1.5)
-    ax.fill_between(rank[:cut], losses[:cut], color=FORCED_COLOR, alpha=0.6, lw=0)
-    ax.axvline(cut + 0.5, color=FORCED_COLOR, lw=1.5, ls="--")
+    ax.fill_between(rank[:cut], losses[:cut], color=MINED_COLOR, alpha=0.8, lw=0)
+    ax.axvline(cut + 0.5, color="black", lw=1.5, ls="--")
     ax.text(
         cut + 0.5 + 0.02 * len(losses),
         0.95 * losses.max(),
         f"quota ⌊{view.neg_pos_ratio:g} × {view.num_positives}⌋ = {cut}",
-        color=FORCED_COLOR,
+        color="black",
         fontsize=8,
         va="top",
     )
