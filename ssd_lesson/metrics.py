@@ -1,0 +1,379 @@
+"""Metrics: how good are the detections? Average precision (AP), VOC style and COCO style.
+
+A detection is a *true positive* when it finds an object that no better detection found
+already: same class, IoU >= ``iou_threshold`` (0.5 for PASCAL VOC). Every other detection is a
+*false positive*: a wrong place, a wrong class, or a *duplicate* of an object already found.
+
+Walk down the detections of one class, over the whole data set, from the best score to the
+worst. After each one:
+
+* **precision** = true positives so far / detections so far: how many of the boxes shown are right;
+* **recall** = true positives so far / ground-truth objects of that class: how many objects
+  were found.
+
+This traces the precision-recall (PR) curve. **Average precision** is the area under it, after
+replacing each precision by the best precision at that recall or any higher one (the *envelope*,
+which removes the curve's zigzag): "all-point interpolation", as in PASCAL VOC from 2010 on.
+AP is 1 when every object is found before any false positive, and 0 when nothing is found.
+**mAP** is the mean AP over classes.
+
+* ``average_precision``: VOC-style AP per class and mAP at one IoU threshold (0.5).
+* ``coco_map``: the mean of mAP at the ten IoU thresholds 0.50, 0.55, ..., 0.95, so that sloppy
+  boxes score lower. We use all-point interpolation there too; the official COCO code samples
+  the curve at 101 recall points instead, and also keeps at most 100 detections per image and
+  ignores "crowd" boxes. Our numbers are close to COCO's, not identical.
+
+Matching rule, per image and class, best detection first: a detection matches the unmatched
+ground truth of its class with the highest IoU, if that IoU is >= ``iou_threshold``. (COCO's
+rule. The VOC devkit looks at the best ground truth among all, matched or not, and asks for
+IoU > 0.5; the two differ only when objects of one class crowd together.) VOC's "difficult"
+flags are not used: our data has none.
+
+Classes with no ground truth anywhere in the data set have no recall, so no AP. They are left
+out of the mean and listed in ``classes_without_ground_truth``; no result is ever NaN.
+Equal scores are ranked in image order, then in the order the detections were given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from ssd_lesson.boxes import _iou, check_xyxy
+
+# PASCAL VOC: a detection is correct if it overlaps the object by IoU >= 0.5.
+VOC_IOU_THRESHOLD = 0.5
+# COCO's "AP@[.5:.95]": ten thresholds from 0.50 to 0.95 in steps of 0.05.
+COCO_IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+
+
+class PRCurve(NamedTuple):
+    """One class's detections over the whole data set, best first, and its PR curve."""
+
+    scores: Tensor  # (D,) decreasing
+    true_positive: Tensor  # (D,) bool
+    precision: Tensor  # (D,) float64: precision after each detection
+    recall: Tensor  # (D,) float64: recall after each detection
+    envelope: Tensor  # (D,) float64: best precision at this recall or a higher one
+    num_ground_truth: int  # objects of this class in the data set
+
+
+class APResult(NamedTuple):
+    """Average precision at one IoU threshold."""
+
+    mean: float  # mAP: the mean of per_class
+    per_class: dict[int, float]  # class -> AP, for every class with ground truth
+    curves: dict[int, PRCurve]  # class -> its PR curve, same classes as per_class
+    classes_without_ground_truth: tuple[int, ...]  # no AP: left out of the mean
+    iou_threshold: float
+
+
+class COCOResult(NamedTuple):
+    """AP averaged over IoU thresholds (COCO's AP@[.5:.95])."""
+
+    mean: float  # the mean over thresholds of each threshold's mAP
+    per_class: dict[int, float]  # class -> its AP averaged over the thresholds
+    per_threshold: dict[float, APResult]  # e.g. per_threshold[0.5].mean is VOC's mAP
+    classes_without_ground_truth: tuple[int, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# The PR curve and its area
+
+
+def precision_recall(scores, is_true_positive, num_ground_truth: int) -> tuple[Tensor, Tensor]:
+    """Precision and recall after each detection, best score first.
+
+    Args:
+        scores (Tensor[D]): the detections' scores (any order).
+        is_true_positive (Tensor[D], bool): whether each detection found a new object.
+        num_ground_truth: how many objects there are to find (>= 1).
+
+    Returns:
+        (precision, recall), each Tensor[D] (float64), in order of decreasing score.
+    """
+    scores = _as_1d(scores, "scores")
+    flags = _as_1d(is_true_positive, "is_true_positive", len(scores))
+    if flags.dtype != torch.bool:
+        if flags.is_floating_point() or not ((flags == 0) | (flags == 1)).all():
+            raise ValueError("expected is_true_positive as booleans (or 0 and 1)")
+        flags = flags.bool()
+    if isinstance(num_ground_truth, bool) or not isinstance(num_ground_truth, int):
+        raise ValueError(f"expected num_ground_truth as an integer >= 1, got {num_ground_truth!r}")
+    if num_ground_truth < max(1, int(flags.sum())):
+        raise ValueError(
+            f"expected num_ground_truth >= 1 and >= the {int(flags.sum())} true positives (each "
+            f"finds a different object), got {num_ground_truth}"
+        )
+    order = torch.sort(scores, descending=True, stable=True).indices
+    return _precision_recall(flags[order], num_ground_truth)
+
+
+def _precision_recall(flags: Tensor, num_ground_truth: int) -> tuple[Tensor, Tensor]:
+    """``flags`` (D,) bool in score order -> precision, recall (D,) float64."""
+    true_positives = torch.cumsum(flags.to(torch.float64), dim=0)  # found so far
+    detections = torch.arange(1, len(flags) + 1, dtype=torch.float64)  # shown so far
+    return true_positives / detections, true_positives / num_ground_truth
+
+
+def precision_envelope(precision) -> Tensor:
+    """Each precision replaced by the best precision at the same or a later position (D,)."""
+    precision = _as_1d(precision, "precision")
+    return torch.flip(torch.cummax(torch.flip(precision, (0,)), dim=0).values, (0,))
+
+
+def area_under_pr_curve(precision, recall) -> float:
+    """All-point interpolated AP: the area under the envelope of the PR curve.
+
+    Args:
+        precision (Tensor[D]): precision after each detection, best score first.
+        recall (Tensor[D]): recall after each detection, non-decreasing, in [0, 1].
+
+    Returns:
+        The sum over detections of (recall gained by it) x (envelope at it). 0 when D = 0.
+    """
+    precision = _as_1d(precision, "precision").to(torch.float64)
+    recall = _as_1d(recall, "recall", len(precision)).to(torch.float64)
+    for name, values in (("precision", precision), ("recall", recall)):
+        if len(values) and not (
+            values.isfinite().all() and values.min() >= 0 and values.max() <= 1
+        ):
+            raise ValueError(
+                f"expected {name} in [0, 1], got values from {values.min()} to {values.max()}"
+            )
+    recall_gained = torch.diff(recall, prepend=recall.new_zeros(1))  # (D,)
+    if (recall_gained < 0).any():
+        raise ValueError("expected recall in order of decreasing score: it never goes down")
+    # Recall grows only at true positives, so only their envelope values count.
+    return float((recall_gained * precision_envelope(precision)).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching detections to ground truth
+
+
+def match_detections(boxes, scores, gt_boxes, iou_threshold: float = VOC_IOU_THRESHOLD) -> Tensor:
+    """Which detections of ONE class in ONE image are true positives.
+
+    Args:
+        boxes (Tensor[D, 4]): detected boxes, xyxy.
+        scores (Tensor[D]): their scores.
+        gt_boxes (Tensor[G, 4]): the ground-truth boxes of the same class, xyxy.
+        iou_threshold: in (0, 1].
+
+    Returns:
+        Tensor[D] (bool), in the order given: True for a detection that matched an object.
+    """
+    _check_iou_threshold(iou_threshold)
+    boxes, scores = _check_detection_boxes(boxes, scores)
+    gt_boxes = check_xyxy(gt_boxes, "gt_boxes", fractions=False, positive_area=True)
+    gt_boxes = gt_boxes.cpu().to(boxes.dtype)
+    order = torch.sort(scores, descending=True, stable=True).indices
+    flags = torch.zeros(len(scores), dtype=torch.bool)
+    matches = _greedy_match(_iou(boxes[order], gt_boxes).tolist(), iou_threshold)
+    flags[order] = torch.tensor(matches, dtype=torch.bool)
+    return flags
+
+
+def _greedy_match(iou: list[list[float]], iou_threshold: float) -> list[bool]:
+    """iou[d][g] for detections d in score order -> is each detection a true positive."""
+    matched: set[int] = set()
+    flags = []
+    for row in iou:  # best detection first
+        free = [g for g, value in enumerate(row) if g not in matched and value >= iou_threshold]
+        if free:
+            matched.add(max(free, key=row.__getitem__))  # the first of equal IoUs
+        flags.append(bool(free))  # no free object close enough: a false positive
+    return flags
+
+
+# ---------------------------------------------------------------------------------------------
+# AP over a data set
+
+
+def average_precision(
+    detections, ground_truths, num_classes: int, iou_threshold: float = VOC_IOU_THRESHOLD
+) -> APResult:
+    """VOC-style average precision per class, and its mean (mAP), at one IoU threshold.
+
+    Args:
+        detections: one entry per image, each with ``boxes`` (K, 4) xyxy, ``scores`` (K,) and
+            ``labels`` (K,) in 1..C: ``Detections`` from ``ssd_lesson.inference.detect``, or a
+            dict with those keys (torchvision's format).
+        ground_truths: one entry per image: a pair (boxes (G, 4) xyxy, labels (G,) in 1..C), or
+            a dict with keys "boxes" and "labels". G may be 0.
+        num_classes: C, the number of object classes, background not counted.
+        iou_threshold: IoU needed for a match, in (0, 1]; VOC uses 0.5.
+
+    Returns:
+        APResult with ``mean``, ``per_class``, the PR ``curves`` and the classes left out.
+    """
+    _check_iou_threshold(iou_threshold)
+    return _evaluate(detections, ground_truths, num_classes, (iou_threshold,))[0]
+
+
+def coco_map(
+    detections,
+    ground_truths,
+    num_classes: int,
+    iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
+) -> COCOResult:
+    """COCO-style AP@[.5:.95]: ``average_precision`` averaged over IoU thresholds 0.50:0.95.
+
+    Arguments as for ``average_precision``. All-point interpolation at each threshold (COCO's
+    own code uses 101 recall points, and at most 100 detections per image).
+    """
+    if isinstance(iou_thresholds, (str, bytes)) or not isinstance(iou_thresholds, Sequence):
+        raise ValueError(f"expected iou_thresholds as a list of numbers, got {iou_thresholds!r}")
+    if len(iou_thresholds) == 0:
+        raise ValueError("expected at least one IoU threshold, got none")
+    for threshold in iou_thresholds:
+        _check_iou_threshold(threshold)
+    results = _evaluate(detections, ground_truths, num_classes, tuple(iou_thresholds))
+    classes = results[0].per_class.keys()
+    return COCOResult(
+        mean=sum(result.mean for result in results) / len(results),
+        per_class={c: sum(r.per_class[c] for r in results) / len(results) for c in classes},
+        per_threshold={float(t): r for t, r in zip(iou_thresholds, results, strict=True)},
+        classes_without_ground_truth=results[0].classes_without_ground_truth,
+    )
+
+
+def _evaluate(detections, ground_truths, num_classes, thresholds) -> list[APResult]:
+    images = _check_data(detections, ground_truths, num_classes)
+    classes = range(1, num_classes + 1)
+    # 1) Per image and class: the detections best first, and whether each is a true positive
+    #    at each threshold. The IoU table is computed once for all thresholds.
+    scores = {c: [] for c in classes}
+    flags = {(t, c): [] for t in thresholds for c in classes}
+    num_ground_truth = dict.fromkeys(classes, 0)
+    for boxes, image_scores, labels, gt_boxes, gt_labels in images:
+        for c in torch.unique(torch.cat((labels, gt_labels))).tolist():
+            mine, gt_mine = labels == c, gt_labels == c
+            order = torch.sort(image_scores[mine], descending=True, stable=True).indices
+            scores[c].append(image_scores[mine][order])
+            num_ground_truth[c] += int(gt_mine.sum())
+            iou = _iou(boxes[mine][order], gt_boxes[gt_mine]).tolist()  # (D_c, G_c)
+            for t in thresholds:
+                flags[t, c].extend(_greedy_match(iou, t))
+    # 2) Per class, all images together, best score first: the PR curve and its area.
+    missing = tuple(c for c in classes if num_ground_truth[c] == 0)
+    if len(missing) == num_classes:
+        raise ValueError(
+            "expected at least one ground-truth box in the data set, got none: AP measures how "
+            "many objects are found, so it is undefined without objects"
+        )
+    results = []
+    for t in thresholds:
+        curves = {}
+        for c in classes:
+            if c in missing:
+                continue
+            class_scores = torch.cat(scores[c]) if scores[c] else torch.zeros(0)
+            order = torch.sort(class_scores, descending=True, stable=True).indices
+            true_positive = torch.tensor(flags[t, c], dtype=torch.bool)[order]
+            precision, recall = _precision_recall(true_positive, num_ground_truth[c])
+            envelope = precision_envelope(precision)
+            curves[c] = PRCurve(
+                class_scores[order], true_positive, precision, recall, envelope, num_ground_truth[c]
+            )
+        per_class = {c: area_under_pr_curve(k.precision, k.recall) for c, k in curves.items()}
+        mean = sum(per_class.values()) / len(per_class)
+        results.append(APResult(mean, per_class, curves, missing, float(t)))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks
+
+
+def _check_data(detections, ground_truths, num_classes):
+    """One (boxes, scores, labels, gt_boxes, gt_labels) tuple of checked tensors per image."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(
+            f"expected num_classes as an integer >= 1 (object classes, background not counted), "
+            f"got {num_classes!r}"
+        )
+    for name, value in (("detections", detections), ("ground_truths", ground_truths)):
+        single = isinstance(value, (Mapping, str, Tensor)) or hasattr(value, "boxes")
+        if single or not isinstance(value, Sequence):
+            raise ValueError(f"expected {name} as a list with one entry per image, got {value!r}")
+    if len(detections) != len(ground_truths):
+        raise ValueError(
+            f"expected one entry of detections per entry of ground_truths, got "
+            f"{len(detections)} and {len(ground_truths)}"
+        )
+    images = []
+    for i, (found, truth) in enumerate(zip(detections, ground_truths, strict=True)):
+        boxes, scores, labels = _fields(found, ("boxes", "scores", "labels"), f"detections[{i}]")
+        boxes, scores = _check_detection_boxes(boxes, scores, f"detections[{i}]")
+        labels = _check_labels(labels, len(scores), num_classes, f"detections[{i}].labels")
+        gt_boxes, gt_labels = _fields(truth, ("boxes", "labels"), f"ground_truths[{i}]")
+        gt_boxes = check_xyxy(
+            gt_boxes, f"ground_truths[{i}] boxes", fractions=False, positive_area=True
+        )
+        gt_labels = _check_labels(
+            gt_labels, len(gt_boxes), num_classes, f"ground_truths[{i}] labels"
+        )
+        images.append((boxes, scores, labels, gt_boxes.cpu().to(boxes.dtype), gt_labels))
+    return images
+
+
+def _fields(entry, names: tuple[str, ...], where: str) -> tuple:
+    """(boxes, scores, labels) of a Detections-like entry, or (boxes, labels) of ground truth."""
+    if isinstance(entry, Mapping):
+        if all(name in entry for name in names):
+            return tuple(entry[name] for name in names)
+    elif all(hasattr(entry, name) for name in names):
+        return tuple(getattr(entry, name) for name in names)
+    elif len(names) == 2 and isinstance(entry, Sequence) and len(entry) == 2:
+        return tuple(entry)
+    expected = ", ".join(names)
+    raise ValueError(f"expected {where} with {expected} (attributes or dict keys), got {entry!r}")
+
+
+def _check_detection_boxes(boxes, scores, where: str = "detections") -> tuple[Tensor, Tensor]:
+    boxes = check_xyxy(boxes, f"{where} boxes", fractions=False).cpu()  # metrics: on the CPU
+    scores = _as_1d(scores, f"{where} scores", len(boxes)).cpu()
+    if not scores.is_floating_point() or not scores.isfinite().all():
+        raise ValueError(f"expected {where} scores as finite floating-point numbers")
+    return boxes, scores
+
+
+def _check_labels(labels, count: int, num_classes: int, name: str) -> Tensor:
+    labels = _as_1d(labels, name, count)
+    if len(labels) == 0:  # "no labels", however it was written: torch.tensor([]) is float
+        return torch.zeros(0, dtype=torch.long)
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"expected integer {name}, got dtype {labels.dtype}")
+    if len(labels) and (labels.min() < 1 or labels.max() > num_classes):
+        raise ValueError(
+            f"expected {name} in 1..{num_classes} (0 is background, which is never a detection "
+            f"or an object), got values from {int(labels.min())} to {int(labels.max())}"
+        )
+    return labels.long().cpu()
+
+
+def _as_1d(values, name: str, length: int | None = None) -> Tensor:
+    if not isinstance(values, Tensor):
+        try:
+            values = torch.as_tensor(values)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"expected {name} as a 1-D tensor, got {values!r}") from err
+    if values.ndim != 1 or (length is not None and len(values) != length):
+        expected = "(D,)" if length is None else f"({length},)"
+        raise ValueError(f"expected {name} of shape {expected}, got {tuple(values.shape)}")
+    return values
+
+
+def _check_iou_threshold(iou_threshold) -> None:
+    if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, (int, float)):
+        raise ValueError(f"expected iou_threshold as a number in (0, 1], got {iou_threshold!r}")
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(
+            f"expected iou_threshold in (0, 1], got {iou_threshold!r}; at 0 a detection anywhere "
+            "would find an object"
+        )
