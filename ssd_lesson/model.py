@@ -1,7 +1,7 @@
 """The SSD network: a backbone that makes feature maps, and a small head on every map.
 
 * The **backbone** turns an image into several feature maps, finest first (for the lesson's
-  64-pixel images: 16 x 16, 8 x 8, 4 x 4, 2 x 2 and 1 x 1 grids).
+  64-pixel images: 16 x 16, 8 x 8, 4 x 4, 3 x 3, 2 x 2 and 1 x 1 grids).
 * On every map, two 3 x 3 convolutions (the **heads**) look at each cell and output, for each of
   the cell's ``A_k`` anchors, ``C + 1`` class scores and 4 offsets.
 * The outputs of all maps are flattened and concatenated in the same order as
@@ -42,15 +42,19 @@ class SSDConfig:
         feature_map_sizes: side of each feature map, finest first.
         scales: anchor scale per map plus one more (see ``make_anchors``), fractions.
         aspect_ratios: extra aspect ratios per map, e.g. ``((2,), (2, 3))``.
-        widths: channels of the small backbone's stages (one per stride-2 step).
+        widths: channels of the small backbone's stages, one per stage (see ``stage_sizes``).
     """
 
     image_size: int = 64
     num_classes: int = 4
-    feature_map_sizes: tuple[int, ...] = (16, 8, 4, 2, 1)
-    scales: tuple[float, ...] = (0.12, 0.24, 0.42, 0.62, 0.82, 1.0)
-    aspect_ratios: tuple[tuple[float, ...], ...] = ((2,), (2,), (2,), (2,), (2,))
-    widths: tuple[int, ...] = (16, 32, 64, 96, 96, 96)
+    # Six maps, as in SSD300, from 16 x 16 (stride 4: objects of ~8 pixels) down to 1 x 1. The
+    # 3 x 3 and 2 x 2 maps give large objects anchors near their centres wherever they are.
+    feature_map_sizes: tuple[int, ...] = (16, 8, 4, 3, 2, 1)
+    # Anchor scales: the shapes dataset's objects are 0.14 to 0.7 of the image side.
+    scales: tuple[float, ...] = (0.12, 0.22, 0.36, 0.5, 0.65, 0.82, 1.0)
+    aspect_ratios: tuple[tuple[float, ...], ...] = ((2,),) * 6
+    # One width per backbone stage: 64 -> 32 -> 16 (map 1) -> 8 -> 4 -> 3 -> 2 -> 1.
+    widths: tuple[int, ...] = (16, 32, 64, 96, 96, 96, 96)
 
     def __post_init__(self) -> None:
         if isinstance(self.image_size, bool) or not isinstance(self.image_size, int):
@@ -98,42 +102,56 @@ class SSDConfig:
 
 
 def small_config(num_classes: int = 4, image_size: int = 64) -> SSDConfig:
-    """The lesson's configuration: 64-pixel images, five maps from 16 x 16 down to 1 x 1."""
+    """The lesson's configuration: 64-pixel images, six maps from 16 x 16 down to 1 x 1."""
     return SSDConfig(image_size=image_size, num_classes=num_classes)
 
 
-def conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
-    """3 x 3 convolution, batch norm, ReLU: the small backbone's building block."""
+def conv_block(
+    in_channels: int, out_channels: int, stride: int = 1, kernel: int = 3, padding: int = 1
+) -> nn.Sequential:
+    """Convolution (3 x 3 by default), batch norm, ReLU: the small backbone's building block."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=False),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     )
 
 
 class SmallBackbone(nn.Module):
-    """A plain stack of stride-2 stages; the last ``num_maps`` stages' outputs are the maps.
+    """A plain stack of stages, one block each, that ends in the requested feature maps.
 
-    With ``widths`` of length n, the image is halved n times; each stage is a stride-2 block
-    followed (in the first four stages) by a stride-1 block that sharpens it.
+    Stride-2 stages halve the image until it is as small as the first (finest) map; every later
+    map is made by one more stage from the previous one: stride 2 if it halves it, otherwise an
+    unpadded k x k convolution, which shrinks a map by k - 1 cells (4 x 4 -> 3 x 3 with k = 2,
+    as SSD's last extra layers do). The first ``REFINED_STAGES`` stages get a second, stride-1
+    block that sharpens their features.
+
+    Args:
+        widths: output channels of each stage; one per stage (see ``stage_sizes``).
+        feature_map_sizes: the maps' sides, finest first.
+        image_size: the input's side, pixels.
     """
 
-    def __init__(self, widths: tuple[int, ...], num_maps: int) -> None:
+    REFINED_STAGES = 4
+
+    def __init__(self, widths, feature_map_sizes, image_size: int) -> None:
         super().__init__()
-        if not 1 <= num_maps <= len(widths):
+        plan = stage_sizes(image_size, feature_map_sizes)  # (size, kernel, stride) per stage
+        if len(widths) != len(plan):
             raise ValueError(
-                f"expected at most {len(widths)} feature maps from {len(widths)} stages, "
-                f"got {num_maps}"
+                f"expected {len(plan)} widths for {image_size}-pixel images and maps "
+                f"{tuple(feature_map_sizes)} (one per stage), got {len(widths)}"
             )
         stages, channels = [], 3
-        for k, width in enumerate(widths):
-            blocks = [conv_block(channels, width, stride=2)]
-            if k < 4:
+        for k, (width, (_, kernel, stride)) in enumerate(zip(widths, plan, strict=True)):
+            padding = 1 if stride == 2 else 0
+            blocks = [conv_block(channels, width, stride=stride, kernel=kernel, padding=padding)]
+            if k < self.REFINED_STAGES:
                 blocks.append(conv_block(width, width))
             stages.append(nn.Sequential(*blocks))
             channels = width
         self.stages = nn.ModuleList(stages)
-        self.num_maps = num_maps
+        self.num_maps = len(feature_map_sizes)
 
     def forward(self, images: Tensor) -> list[Tensor]:
         maps, x = [], images
@@ -143,13 +161,39 @@ class SmallBackbone(nn.Module):
         return maps[-self.num_maps :]
 
 
+def stage_sizes(image_size: int, feature_map_sizes) -> list[tuple[int, int, int]]:
+    """How SmallBackbone reaches each map: (output size, kernel, stride) per stage."""
+    sizes = [int(s) for s in feature_map_sizes]
+    plan, size = [], image_size
+    while size > sizes[0]:  # stride-2 stages down to the finest map
+        size = (size + 1) // 2
+        plan.append((size, 3, 2))
+    if size != sizes[0]:
+        raise ValueError(
+            f"expected the first feature map size to be the image size halved a few times "
+            f"({image_size} -> ... -> {size}), got {sizes[0]}"
+        )
+    for target in sizes[1:]:
+        if target == (size + 1) // 2:
+            plan.append((target, 3, 2))
+        elif 1 <= size - target <= 2:
+            plan.append((target, size - target + 1, 1))
+        else:
+            raise ValueError(
+                f"expected each feature map to be half the previous one or 1-2 cells smaller, "
+                f"got {size} -> {target} in {tuple(sizes)}"
+            )
+        size = target
+    return plan
+
+
 class SSD(nn.Module):
     """SSD: backbone -> feature maps -> per-map 3 x 3 heads -> predictions for every anchor.
 
     Args:
         config: the anchors and image size the heads must fit.
         backbone: a module mapping images (B, 3, H, W) to a list of feature maps, finest first.
-            Default: ``SmallBackbone(config.widths, len(config.feature_map_sizes))``.
+            Default: ``SmallBackbone(config.widths, config.feature_map_sizes, config.image_size)``.
 
     Raises ValueError at construction if the backbone's maps do not have the sizes in
     ``config.feature_map_sizes`` (the heads would then not line up with the anchors).
@@ -160,8 +204,9 @@ class SSD(nn.Module):
         if not isinstance(config, SSDConfig):
             raise ValueError(f"expected an SSDConfig, got {type(config).__name__}")
         self.config = config
-        num_maps = len(config.feature_map_sizes)
-        self.backbone = backbone if backbone is not None else SmallBackbone(config.widths, num_maps)
+        if backbone is None:
+            backbone = SmallBackbone(config.widths, config.feature_map_sizes, config.image_size)
+        self.backbone = backbone
         channels = self._check_backbone()
         num_scores = config.num_classes + 1
         self.class_heads = nn.ModuleList()

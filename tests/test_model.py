@@ -16,6 +16,7 @@ from ssd_lesson.model import (
     freeze_layers,
     parameter_groups,
     small_config,
+    stage_sizes,
     vgg16_backbone,
 )
 
@@ -109,15 +110,35 @@ def test_background_starts_likely():
 
 
 def test_backbone_maps_that_do_not_match_the_config_are_rejected():
-    wrong = dataclasses.replace(TINY, feature_map_sizes=(8, 4, 2), scales=(0.2, 0.4, 0.6, 0.8))
-    with pytest.raises(ValueError, match=r"feature map.*\(8, 8\).*got \[\(4, 4\)"):
-        SSD(wrong)
-    # A different image size changes the backbone's maps too.
-    with pytest.raises(ValueError, match="feature_map_sizes"):
-        SSD(dataclasses.replace(TINY, image_size=64))
+    # A backbone whose maps are not the config's sizes: the heads would miss the anchors.
+    with pytest.raises(ValueError, match=r"feature maps of sizes \[\(4, 4\), \(2, 2\), \(1, 1\)\]"):
+        SSD(TINY, backbone=CellIndexBackbone((8, 4, 2)))
     # Fewer maps than the config asks for.
     with pytest.raises(ValueError, match="feature map"):
         SSD(TINY, backbone=CellIndexBackbone((4, 2)))
+    # The small backbone is built for the config's image size; another image size needs other
+    # widths (stages), and a map size it cannot make is a clear error.
+    with pytest.raises(ValueError, match="widths"):
+        SSD(dataclasses.replace(TINY, image_size=64))
+    with pytest.raises(ValueError, match=r"4 -> 1"):
+        SSD(dataclasses.replace(TINY, feature_map_sizes=(4, 1, 1)))
+
+
+def test_small_backbone_makes_the_configured_maps():
+    assert stage_sizes(64, (16, 8, 4, 3, 2, 1)) == [
+        (32, 3, 2),
+        (16, 3, 2),
+        (8, 3, 2),
+        (4, 3, 2),
+        (3, 2, 1),  # 4 -> 3: an unpadded 2 x 2 convolution
+        (2, 3, 2),  # 3 -> 2 and 2 -> 1: halving, as before
+        (1, 3, 2),
+    ]
+    backbone = SmallBackbone((4, 4, 4, 4), (4, 2, 1), image_size=16).eval()
+    maps = backbone(torch.zeros(1, 3, 16, 16))
+    assert [tuple(m.shape[-2:]) for m in maps] == [(4, 4), (2, 2), (1, 1)]
+    with pytest.raises(ValueError, match="first feature map"):
+        stage_sizes(64, (12, 6))
 
 
 def test_images_of_the_wrong_size_are_rejected():
@@ -166,7 +187,7 @@ def test_freeze_layers_counts_and_leaves_grads_none():
 
 
 def test_freeze_layers_rejects_more_layers_than_there_are():
-    backbone = SmallBackbone((4, 8), num_maps=2)  # 4 conv layers
+    backbone = SmallBackbone((4, 8), (4, 2), image_size=8)  # 4 conv layers
     with pytest.raises(ValueError, match="from 0 to 4"):
         freeze_layers(backbone, 5)
     with pytest.raises(ValueError, match="integer"):

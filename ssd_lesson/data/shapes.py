@@ -37,9 +37,10 @@ DEFAULT_MIN_SIZE = 0.14
 DEFAULT_MAX_SIZE = 0.7
 # Width : height of an object is drawn between 1 / MAX_STRETCH and MAX_STRETCH.
 MAX_STRETCH = 1.6
-# A new object is placed again (up to PLACEMENT_TRIES times) if its box overlaps an earlier one
-# by IoU above this: some overlap, but every object stays recognisable.
-MAX_OVERLAP_IOU = 0.3
+# A new object is placed again (up to PLACEMENT_TRIES times, then left out) if its box and an
+# earlier one share more than this fraction of the smaller box: objects may touch and overlap at
+# their edges, but none is hidden behind or inside another, so every object stays recognisable.
+MAX_OVERLAP = 0.25
 PLACEMENT_TRIES = 20
 # Half the width of the cross's arms, as a fraction of the half-size of the shape.
 CROSS_ARM = 0.34
@@ -165,9 +166,9 @@ class ShapesDataset(Dataset):
         rng = np.random.default_rng([self.seed, index])
         n = int(rng.integers(self.min_objects, self.max_objects + 1))
         background = _background_numbers(rng)
-        centres, half_sizes = _place_objects(n, self.min_size, self.max_size, rng)  # (N, 2) each
-        labels = rng.integers(1, len(SHAPE_CLASSES) + 1, n)
-        colours = rng.random((n, 3))
+        centres, half_sizes = _place_objects(n, self.min_size, self.max_size, rng)  # (M, 2) each
+        labels = rng.integers(1, len(SHAPE_CLASSES) + 1, n)[: len(centres)]
+        colours = rng.random((n, 3))[: len(centres)]
         # Large objects first, so a small object on top of a large one is never hidden.
         order = np.argsort(-half_sizes.max(axis=1), kind="stable")
         objects = np.concatenate((labels[:, None], centres, half_sizes, colours), axis=1)[order]
@@ -230,10 +231,10 @@ def _backgrounds(numbers: list[np.ndarray], size: int, yy: Tensor, xx: Tensor) -
 
 
 def _place_objects(n: int, min_size: float, max_size: float, rng) -> tuple[np.ndarray, ...]:
-    """Centres and half-sizes (fractions, (N, 2) float32 each) of n boxes inside the image.
+    """Centres and half-sizes (fractions, (M, 2) float32 each) of up to n boxes in the image.
 
-    Each box is drawn again while it overlaps an earlier one by IoU > MAX_OVERLAP_IOU; after
-    PLACEMENT_TRIES tries the last draw is kept anyway.
+    Each box is drawn again while it overlaps an earlier one by more than MAX_OVERLAP; an object
+    that finds no place in PLACEMENT_TRIES tries is left out (so M <= n).
     """
     tries = (n, PLACEMENT_TRIES)
     size = np.exp(rng.uniform(math.log(min_size), math.log(max_size), tries))
@@ -244,23 +245,28 @@ def _place_objects(n: int, min_size: float, max_size: float, rng) -> tuple[np.nd
     half = np.stack((w, h), axis=-1) / 2  # (N, T, 2)
     centre = half + (1 - 2 * half) * rng.random((n, PLACEMENT_TRIES, 2))  # (N, T, 2), inside
     boxes = np.concatenate((centre - half, centre + half), axis=-1)  # (N, T, 4)
-    chosen = np.zeros(n, dtype=np.int64)
-    for i in range(1, n):  # n <= max_objects
-        worst = _box_iou(boxes[i], boxes[np.arange(i), chosen[:i]]).max(axis=1)  # (T,)
-        fits = np.flatnonzero(worst <= MAX_OVERLAP_IOU)
-        chosen[i] = fits[0] if len(fits) else PLACEMENT_TRIES - 1
-    pick = (np.arange(n), chosen)
+    placed: list[tuple[int, int]] = []  # (object, try) of the objects placed so far
+    for i in range(n):  # n <= max_objects
+        if placed:
+            earlier = boxes[tuple(np.array(placed).T)]  # (P, 4)
+            worst = _overlap(boxes[i], earlier).max(axis=1)  # (T,)
+            fits = np.flatnonzero(worst <= MAX_OVERLAP)
+        else:
+            fits = [0]
+        if len(fits):
+            placed.append((i, int(fits[0])))
+    pick = tuple(np.array(placed, dtype=np.int64).reshape(-1, 2).T)
     return centre[pick].astype(np.float32), half[pick].astype(np.float32)
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of xyxy boxes (N, 4) x (M, 4) -> (N, M). Boxes here always have positive area."""
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Shared area over the smaller box's area, xyxy boxes (N, 4) x (M, 4) -> (N, M) in [0, 1]."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = (bottom_right - top_left).clip(min=0).prod(axis=-1)
     area_a = (a[:, 2:] - a[:, :2]).prod(axis=-1)
     area_b = (b[:, 2:] - b[:, :2]).prod(axis=-1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
+    return inter / np.minimum(area_a[:, None], area_b[None, :])
 
 
 def _shape_masks(labels: Tensor, centres: Tensor, half_sizes: Tensor, yy, xx) -> Tensor:

@@ -1,0 +1,214 @@
+"""Tests for ssd_lesson.train: fit's history, seeding, learning, the NaN guard, checkpoints."""
+
+import math
+
+import matplotlib
+import pytest
+import torch
+
+from ssd_lesson.data.shapes import ShapesDataset
+from ssd_lesson.model import SSD, SSDConfig
+from ssd_lesson.train import (
+    History,
+    TrainingDiverged,
+    fit,
+    load_checkpoint,
+    plot_history,
+    save_checkpoint,
+)
+
+matplotlib.use("Agg")
+
+# 32-pixel images, maps 4 x 4, 2 x 2, 1 x 1: a model that trains in a blink.
+TINY = SSDConfig(
+    image_size=32,
+    num_classes=4,
+    feature_map_sizes=(4, 2, 1),
+    scales=(0.25, 0.45, 0.7, 0.95),
+    aspect_ratios=((2,), (2,), (2,)),
+    widths=(8, 8, 16, 16, 16),
+)
+
+
+def tiny_data(n, seed):
+    return ShapesDataset(n, image_size=32, seed=seed, min_size=0.25, max_objects=2, precompute=True)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_data(48, seed=1), tiny_data(16, seed=2)
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return SSD(TINY)
+
+
+def test_history_has_one_row_per_epoch(data):
+    train, val = data
+    history = fit(tiny_model(), train, val, epochs=2, batch_size=16, progress=False)
+    assert isinstance(history, History) and history.epochs == 2
+    for name in (
+        "train_loss",
+        "train_localization",
+        "train_classification",
+        "val_loss",
+        "val_map",
+        "seconds",
+        "images_per_second",
+    ):
+        values = getattr(history, name)
+        assert len(values) == 2, name
+        assert all(math.isfinite(v) for v in values), name
+    for total, loc, cls in zip(
+        history.train_loss, history.train_localization, history.train_classification, strict=True
+    ):
+        assert total == pytest.approx(loc + cls, rel=1e-5)
+    assert all(0 <= m <= 1 for m in history.val_map)
+    assert history.train_seconds == pytest.approx(sum(history.seconds))
+    assert history.images_per_second[0] == pytest.approx(48 / history.seconds[0], rel=1e-6)
+
+
+def test_same_seed_same_losses_other_seed_other_losses(data):
+    train, _ = data
+    runs = [
+        fit(tiny_model(), train, epochs=1, batch_size=16, seed=s, progress=False) for s in (3, 3, 4)
+    ]
+    assert runs[0].train_loss == runs[1].train_loss
+    assert runs[0].train_loss != runs[2].train_loss
+
+
+def test_loss_falls_when_overfitting_a_few_images():
+    few = tiny_data(8, seed=5)
+    history = fit(tiny_model(), few, epochs=25, batch_size=8, lr=1e-2, progress=False)
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert history.train_localization[-1] < history.train_localization[0]
+    assert history.train_classification[-1] < history.train_classification[0]
+
+
+def test_augmented_data_is_read_every_epoch(data):
+    """With a transform, fit reads the images anew each epoch; the loop still trains."""
+    calls = []
+
+    def count(image, target):
+        calls.append(1)
+        return image, target
+
+    train = ShapesDataset(16, image_size=32, seed=1, min_size=0.25, transform=count)
+    history = fit(tiny_model(), train, epochs=2, batch_size=8, progress=False)
+    assert len(calls) == 32 and history.epochs == 2
+
+
+def test_time_budget_stops_after_the_first_epoch(data):
+    train, _ = data
+    history = fit(tiny_model(), train, epochs=50, batch_size=16, time_budget_s=1e-9, progress=False)
+    assert history.epochs == 1
+
+
+def test_nan_guard_names_epoch_and_step(data):
+    train, _ = data
+    model = tiny_model()
+    with torch.no_grad():
+        model.class_heads[0].bias.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1"):
+        fit(model, train, epochs=1, batch_size=16, progress=False)
+
+
+def test_huge_learning_rate_is_stopped_not_nan(data):
+    train, _ = data
+    try:
+        history = fit(tiny_model(), train, epochs=3, batch_size=16, lr=1e12, progress=False)
+    except TrainingDiverged as err:
+        assert "epoch" in str(err) and "step" in str(err)
+    else:  # batch norm can keep even this finite; then every number must be finite
+        assert all(math.isfinite(v) for v in history.train_loss)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": -1.0}, "lr"),
+        ({"time_budget_s": 0}, "time_budget_s"),
+    ],
+)
+def test_bad_fit_arguments(data, kwargs, message):
+    train, _ = data
+    with pytest.raises(ValueError, match=message):
+        fit(tiny_model(), train, progress=False, **kwargs)
+
+
+def test_fit_rejects_other_models(data):
+    with pytest.raises(ValueError, match="SSD"):
+        fit(torch.nn.Linear(2, 2), data[0], progress=False)
+
+
+def test_plot_history_draws_loss_parts_and_map():
+    history = History(
+        train_loss=[3.0, 2.0],
+        train_localization=[1.0, 0.5],
+        train_classification=[2.0, 1.5],
+        val_loss=[3.5, 2.5],
+        val_map=[0.2, 0.6],
+        seconds=[1.0, 1.0],
+        images_per_second=[10.0, 10.0],
+    )
+    ax = plot_history(history)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == [
+        "train: total",
+        "train: localization",
+        "train: classification",
+        "validation: total",
+    ]
+    assert list(ax.get_lines()[1].get_ydata()) == [1.0, 0.5]
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend[-1] == "validation mAP@0.5"
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = tiny_model().eval()
+    history = History(train_loss=[1.0])
+    path = save_checkpoint(tmp_path / "model.pt", model, TINY, history)
+    loaded, config = load_checkpoint(path, TINY)
+    assert config == TINY
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        for a, b in zip(model(images), loaded(images), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not loaded.training
+    loaded_again, _ = load_checkpoint(path)  # without a config: the saved one
+    assert loaded_again.config == TINY
+
+
+def test_checkpoint_with_another_config_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "model.pt", tiny_model())
+    other = SSDConfig(**{**TINY.to_dict(), "num_classes": 3})
+    with pytest.raises(ValueError, match=r"num_classes: checkpoint 4, given 3"):
+        load_checkpoint(path, other)
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "model.pt", tiny_model())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"model\.pt.*not a readable ssd-lesson checkpoint"):
+        load_checkpoint(path)
+
+
+def test_other_files_are_clear_errors(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="notes.txt"):
+        load_checkpoint(text)
+    state_only = tmp_path / "weights.pt"
+    torch.save(tiny_model().state_dict(), state_only)  # weights without config
+    with pytest.raises(ValueError, match=r"weights\.pt is not an ssd-lesson checkpoint"):
+        load_checkpoint(state_only)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
