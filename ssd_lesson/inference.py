@@ -21,7 +21,10 @@ whole pipeline with either (``fast=True``: torchvision's; ``fast=False``: ours) 
 Ties. When two boxes have exactly the same score, the one with the lower index comes first: it
 is kept first and listed first. torchvision's CPU kernel behaves the same (its sort of the scores
 keeps equal scores in index order); its documentation promises nothing about ties, and its GPU
-kernel may order them differently.
+kernel may order them differently. One known difference: above 1000 boxes (on the CPU)
+``torchvision.ops.batched_nms`` merges the classes with an unstable sort, so equal scores of
+*different* classes may come in another order than ours; the same boxes are kept. ``detect``
+orders such ties by index whichever NMS ran, so ``fast=True`` and ``fast=False`` always agree.
 
 Compared with torchvision's ``SSD.postprocess_detections``: the same steps and defaults (0.01,
 0.45, 200), plus one step the paper does not describe: torchvision keeps only the 400 best

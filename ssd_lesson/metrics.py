@@ -232,6 +232,8 @@ def coco_map(
         raise ValueError("expected at least one IoU threshold, got none")
     for threshold in iou_thresholds:
         _check_iou_threshold(threshold)
+    if len(set(iou_thresholds)) != len(iou_thresholds):
+        raise ValueError(f"expected distinct IoU thresholds, got {list(iou_thresholds)}")
     results = _evaluate(detections, ground_truths, num_classes, tuple(iou_thresholds))
     classes = results[0].per_class.keys()
     return COCOResult(
@@ -248,7 +250,7 @@ def _evaluate(detections, ground_truths, num_classes, thresholds) -> list[APResu
     # 1) Per image and class: the detections best first, and whether each is a true positive
     #    at each threshold. The IoU table is computed once for all thresholds.
     scores = {c: [] for c in classes}
-    flags = {(t, c): [] for t in thresholds for c in classes}
+    flags = {(t, c): [] for t in thresholds for c in classes}  # thresholds are distinct
     num_ground_truth = dict.fromkeys(classes, 0)
     for boxes, image_scores, labels, gt_boxes, gt_labels in images:
         for c in torch.unique(torch.cat((labels, gt_labels))).tolist():

@@ -385,6 +385,8 @@ def test_thresholds_are_checked():
         coco_map(detections, ground_truths, 1, iou_thresholds=[0.5, 1.5])
     with pytest.raises(ValueError, match=message("expected at least one IoU threshold")):
         coco_map(detections, ground_truths, 1, iou_thresholds=[])
+    with pytest.raises(ValueError, match=message("expected distinct IoU thresholds")):
+        coco_map(detections, ground_truths, 1, iou_thresholds=[0.5, 0.5])
     with pytest.raises(ValueError, match=message("as a list of numbers, got '0.5'")):
         coco_map(detections, ground_truths, 1, iou_thresholds="0.5")
 
