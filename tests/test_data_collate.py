@@ -47,6 +47,9 @@ def test_hand_built_batch():
     assert batch.boxes[1].shape == (0, 4) and batch.boxes[1].dtype == torch.float32
     assert batch.labels[1].shape == (0,) and batch.labels[1].dtype == torch.int64
     assert all(type(b) is torch.Tensor for b in batch.boxes)
+    # Even when torchvision is told to keep its tensor types through torch operations.
+    with tv_tensors.set_return_type("TVTensor"):
+        assert type(detection_collate(HAND_BATCH).images) is torch.Tensor
 
 
 def test_other_box_formats_and_plain_tensors():

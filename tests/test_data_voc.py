@@ -152,6 +152,15 @@ def test_transform_is_applied(voc_root):
     torch.testing.assert_close(target["boxes"].as_subclass(torch.Tensor), expected)
 
 
+def test_grey_jpegs_become_three_channels(voc_root):
+    # VOC has a few greyscale JPEGs; every item must still be (3, H, W).
+    grey = torch.full((1, 30, 40), 100, dtype=torch.uint8)
+    write_jpeg(grey, str(voc_root / "JPEGImages" / "000001.jpg"))
+    image, _ = VOCDetectionFolder(voc_root)[0]
+    assert image.shape == (3, 30, 40)
+    torch.testing.assert_close(image[0], image[2])
+
+
 def test_a_corner_one_pixel_outside_is_clipped(voc_root):
     rewrite(voc_root, "000001", "<xmin>1</xmin><ymin>1</ymin>", "<xmin>0</xmin><ymin>1</ymin>")
     _, target = VOCDetectionFolder(voc_root)[0]
