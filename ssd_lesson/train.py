@@ -300,7 +300,7 @@ def evaluate(model: SSD, data, batch_size: int = 64) -> tuple[float, float]:
         loss = ssd_loss(class_logits, box_offsets, targets.labels, targets.offsets)
         total += loss.total.item() * len(images)
         count += len(images)
-        detections += detect(
+        found = detect(
             class_logits,
             box_offsets,
             anchors,
@@ -308,6 +308,7 @@ def evaluate(model: SSD, data, batch_size: int = 64) -> tuple[float, float]:
             iou_threshold=VAL_IOU_THRESHOLD,
             top_k=VAL_TOP_K,
         )
+        detections += [type(d)(*(t.cpu() for t in d)) for d in found]  # next to the truths
         truths += [{"boxes": b, "labels": lab} for b, lab in zip(boxes, labels, strict=True)]
     result = average_precision(detections, truths, model.config.num_classes, iou_threshold=MAP_IOU)
     return total / max(count, 1), float(result.mean)

@@ -60,6 +60,8 @@ class ShapesDataset(Dataset):
         image_size: side of the square images, in pixels (>= 32).
         seed: the dataset's seed; image i depends only on (seed, i).
         min_objects, max_objects: objects per image, drawn uniformly from this range (0 allowed).
+            An object that finds no free place (see MAX_OVERLAP) is left out, so a crowded
+            image may have fewer than drawn.
         min_size, max_size: object size range, fractions of the image side.
         transform: optional ``transform(image, target) -> (image, target)``, e.g. an augmentation.
         precompute: draw every image once now and keep it (faster epochs, costs memory:
