@@ -231,8 +231,14 @@ def test_missing_annotation(voc_root):
         ),
         ("<xmax>40</xmax>", "<xmax>45</xmax>", "lies outside the 40 x 30 image"),
         ("<ymin>6</ymin>", "<ymin>-3</ymin>", "lies outside"),
-        ("<xmax>10</xmax>", "<xmax>0</xmax>", "has xmax < xmin or ymax < ymin"),
-        ("<ymax>20</ymax>", "<ymax>0</ymax>", "has xmax < xmin or ymax < ymin"),
+        ("<xmax>10</xmax>", "<xmax>0</xmax>", "has no area (xmax < xmin or ymax < ymin) in"),
+        ("<ymax>20</ymax>", "<ymax>0</ymax>", "has no area (xmax < xmin or ymax < ymin) in"),
+        # One pixel past the right edge: tolerated, but clipped it has no width left.
+        (
+            "<xmin>5</xmin><ymin>6</ymin><xmax>40</xmax>",
+            "<xmin>41</xmin><ymin>6</ymin><xmax>41</xmax>",
+            "object 1: box (xmin, ymin, xmax, ymax) = [41.0, 6.0, 41.0, 30.0] has no area",
+        ),
         ("<name>person</name>", "<name>unicorn</name>", "object 1 has unknown class 'unicorn'"),
         ("<name>person</name>", "<name>Person</name>", "expected one of ['aeroplane', 'bicycle'"),
     ],

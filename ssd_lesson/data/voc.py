@@ -166,12 +166,12 @@ class VOCDetectionFolder(Dataset):
                 f"{list(self.classes)}"
             )
         boxes = _to_pixel_xyxy(torch.tensor(corners, dtype=torch.float32).reshape(-1, 4))
-        _check_inside(boxes, int(height), int(width), path)
-        # Clip the tolerated slips (see BORDER_TOLERANCE_PX) to the image.
-        boxes = torch.minimum(boxes.clamp(min=0), torch.tensor([width, height, width, height]))
+        # Clip the tolerated slips (see BORDER_TOLERANCE_PX) to the image, then check.
+        clipped = torch.minimum(boxes.clamp(min=0), torch.tensor([width, height, width, height]))
+        _check_inside(boxes, clipped, int(height), int(width), path)
         labels = torch.tensor([self.classes.index(n) + 1 for n in names], dtype=torch.int64)
         keep = ~torch.tensor(difficult, dtype=torch.bool) | self.keep_difficult
-        return boxes[keep], labels[keep], (int(height), int(width))
+        return clipped[keep], labels[keep], (int(height), int(width))
 
 
 def _to_pixel_xyxy(corners: Tensor) -> Tensor:
@@ -185,17 +185,18 @@ def _to_pixel_xyxy(corners: Tensor) -> Tensor:
     return corners - torch.tensor([1.0, 1.0, 0.0, 0.0])
 
 
-def _check_inside(boxes: Tensor, height: int, width: int, path: Path) -> None:
+def _check_inside(boxes: Tensor, clipped: Tensor, height: int, width: int, path: Path) -> None:
+    """Raise if a box lies outside the image (beyond the tolerance) or has no area inside it."""
     limits = torch.tensor([0.0, 0.0, width, height])
     tol = BORDER_TOLERANCE_PX
     outside = (boxes[:, :2] < -tol).any(dim=1) | (boxes[:, 2:] > limits[2:] + tol).any(dim=1)
-    empty = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+    empty = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])
     bad = outside | empty
     if bad.any():
         row = int(torch.nonzero(bad)[0])
         x1, y1, x2, y2 = boxes[row].tolist()
         voc = [x1 + 1, y1 + 1, x2, y2]  # back to the file's numbers for the message
-        problem = "lies outside" if outside[row] else "has xmax < xmin or ymax < ymin in"
+        problem = "lies outside" if outside[row] else "has no area (xmax < xmin or ymax < ymin) in"
         raise ValueError(
             f"{path}: object {row}: box (xmin, ymin, xmax, ymax) = {voc} {problem} the {width} x "
             f"{height} image (1-based pixels, 1..{width} and 1..{height})"
