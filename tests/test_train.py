@@ -3,6 +3,7 @@
 import math
 
 import matplotlib
+import matplotlib.figure
 import pytest
 import torch
 
@@ -165,6 +166,13 @@ def test_plot_history_draws_loss_parts_and_map():
     assert list(ax.get_lines()[1].get_ydata()) == [1.0, 0.5]
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
     assert legend[-1] == "validation mAP@0.5"
+    figure = matplotlib.figure.Figure()
+    assert (
+        plot_history(
+            History(train_loss=[1.0], train_localization=[0.4], train_classification=[0.6]), figure
+        ).figure
+        is figure
+    )
 
 
 # ----------------------------------------------------------------------------------------------
