@@ -235,6 +235,48 @@ def lesson_recipe(seed: int = 0, train: bool = True, progress: bool = False) -> 
     return LessonRun(train_data, val_data, model, history, data_seconds)
 
 
+def lesson_settings(seed: int = 0) -> dict:
+    """Everything that decides what ``lesson_recipe(seed)`` trains, as a plain dict."""
+    from ssd_lesson import __version__
+
+    return {
+        "package": __version__,
+        "seed": seed,
+        "train_images": LESSON_TRAIN_IMAGES,
+        "val_images": LESSON_VAL_IMAGES,
+        "epochs": LESSON_EPOCHS,
+        "batch_size": LESSON_BATCH_SIZE,
+        "learning_rate": LESSON_LEARNING_RATE,
+        "train_seed": LESSON_TRAIN_SEED + seed,
+        "val_seed": LESSON_VAL_SEED,
+    }
+
+
+def lesson_model(path, seed: int = 0) -> SSD:
+    """Lesson 05's trained model, trained once and then kept in the file ``path``.
+
+    If ``path`` holds a checkpoint saved with ``recipe=lesson_settings(seed)`` (lesson 05 saves
+    one), the model is loaded from it. Otherwise it is trained now with ``lesson_recipe(seed)``
+    (about a minute on a laptop CPU) and saved to ``path``. Training is seeded and repeatable on
+    a given machine, so the loaded model is the one that training would give. Returns the model
+    in eval mode on the CPU.
+    """
+    path = Path(path)
+    recipe = lesson_settings(seed)
+    if path.is_file():
+        try:
+            model, _ = load_checkpoint(path)
+            saved = torch.load(path, weights_only=True, map_location="cpu").get("recipe")
+        except ValueError:
+            saved = None  # an old or foreign file at this path: train afresh and replace it
+        if saved == recipe:
+            return model
+    run = lesson_recipe(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, run.model, history=run.history, recipe=recipe)
+    return run.model.cpu().eval()
+
+
 def _check_finite(class_logits: Tensor, box_offsets: Tensor | None, epoch, step, lr) -> None:
     """The NaN guard: stop with a clear message as soon as the network outputs NaN or inf."""
     finite = torch.isfinite(class_logits).all()
@@ -402,8 +444,14 @@ def plot_history(history: History, ax=None):
 CHECKPOINT_FORMAT = "ssd-lesson checkpoint 1"
 
 
-def save_checkpoint(path, model: SSD, config: SSDConfig | None = None, history=None) -> Path:
-    """Save the model's weights with its config (a plain dict) and, optionally, its history."""
+def save_checkpoint(
+    path, model: SSD, config: SSDConfig | None = None, history=None, recipe: dict | None = None
+) -> Path:
+    """Save the model's weights with its config (a plain dict) and, optionally, its history.
+
+    ``recipe`` is an optional plain dict saying how the model was trained (``lesson_model``
+    uses it to tell whether a saved model is the one it would train now).
+    """
     config = model.config if config is None else config
     if not isinstance(config, SSDConfig):
         raise ValueError(f"expected an SSDConfig, got {type(config).__name__}")
@@ -414,6 +462,7 @@ def save_checkpoint(path, model: SSD, config: SSDConfig | None = None, history=N
         "config": config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "history": history.to_dict() if isinstance(history, History) else history,
+        "recipe": recipe,
     }
     path = Path(path)
     torch.save(checkpoint, path)

@@ -41,3 +41,11 @@ def test_readme_shows_the_two_commands_and_every_lesson():
 
 def test_ci_calls_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_subpackage_is_installed():
+    """A plain (non-editable) install ships every folder of ssd_lesson, not just the top one."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["packages"]["find"]["include"] == ["ssd_lesson*"]
+    for folder in sorted({path.parent for path in (ROOT / "ssd_lesson").rglob("*.py")}):
+        assert (folder / "__init__.py").is_file(), f"{folder} has no __init__.py"

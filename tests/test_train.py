@@ -7,12 +7,16 @@ import matplotlib.figure
 import pytest
 import torch
 
+from ssd_lesson import train
 from ssd_lesson.data.shapes import ShapesDataset
 from ssd_lesson.model import SSD, SSDConfig
 from ssd_lesson.train import (
     History,
+    LessonRun,
     TrainingDiverged,
     fit,
+    lesson_model,
+    lesson_settings,
     load_checkpoint,
     plot_history,
     save_checkpoint,
@@ -220,3 +224,53 @@ def test_other_files_are_clear_errors(tmp_path):
         load_checkpoint(state_only)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+# ---------------------------------------------------------------- lesson_model: train once, reuse
+
+
+@pytest.fixture
+def counted_recipe(monkeypatch):
+    """lesson_recipe replaced by a tiny model 'trained' per seed; counts the calls."""
+    calls = []
+
+    def tiny_recipe(seed=0, train=True, progress=False):
+        calls.append(seed)
+        return LessonRun(None, None, tiny_model(seed).eval(), History(train_loss=[1.0]), 0.0)
+
+    monkeypatch.setattr(train, "lesson_recipe", tiny_recipe)
+    return calls
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.state_dict().values()])
+
+
+def test_lesson_model_trains_once_then_loads(tmp_path, counted_recipe):
+    path = tmp_path / "checkpoints" / "lesson05.pt"
+    first = lesson_model(path)
+    assert counted_recipe == [0] and path.is_file()
+    again = lesson_model(path)
+    assert counted_recipe == [0], "the saved model should be loaded, not trained again"
+    assert torch.equal(_weights(first), _weights(again)) and not again.training
+    saved = torch.load(path, weights_only=True)
+    assert saved["recipe"] == lesson_settings(0) and saved["history"]["train_loss"] == [1.0]
+
+
+def test_lesson_model_retrains_for_another_recipe(tmp_path, counted_recipe):
+    path = tmp_path / "lesson05.pt"
+    lesson_model(path, seed=0)
+    other = lesson_model(path, seed=1)  # another seed: the saved model is not this one
+    assert counted_recipe == [0, 1]
+    assert torch.equal(_weights(other), _weights(tiny_model(1)))
+    assert torch.load(path, weights_only=True)["recipe"]["seed"] == 1
+
+
+def test_lesson_model_replaces_a_foreign_or_broken_file(tmp_path, counted_recipe):
+    path = tmp_path / "lesson05.pt"
+    path.write_text("not a checkpoint")
+    lesson_model(path)
+    save_checkpoint(path, tiny_model())  # a checkpoint without a recipe
+    lesson_model(path)
+    assert counted_recipe == [0, 0]
+    assert torch.load(path, weights_only=True)["recipe"] == lesson_settings(0)
