@@ -70,6 +70,10 @@ class History:
     val_map: list[float] = field(default_factory=list)  # mAP@0.5 on the validation images
     seconds: list[float] = field(default_factory=list)  # training time of the epoch
     images_per_second: list[float] = field(default_factory=list)
+    # One entry per training batch (step), for curves finer than one point per epoch.
+    batch_loss: list[float] = field(default_factory=list)
+    batch_localization: list[float] = field(default_factory=list)
+    batch_classification: list[float] = field(default_factory=list)
 
     @property
     def epochs(self) -> int:
@@ -173,7 +177,12 @@ def fit(
             if schedule is not None:
                 schedule.step()
             parts = torch.stack((loss.total, loss.localization, loss.classification)).detach()
-            sums += parts.double().cpu() * len(images)
+            parts = parts.double().cpu()
+            sums += parts * len(images)
+            total, localization, classification = parts.tolist()
+            history.batch_loss.append(total)
+            history.batch_localization.append(localization)
+            history.batch_classification.append(classification)
             num_images += len(images)
         seconds = time.perf_counter() - start + (setup_seconds if epoch == 0 else 0.0)
         means = (sums / max(num_images, 1)).tolist()
@@ -401,9 +410,12 @@ def _check_fit_args(model, train_data, epochs, batch_size, lr, time_budget_s) ->
 # Pictures
 # ----------------------------------------------------------------------------------------------
 def plot_history(history: History, ax=None):
-    """Loss curves per epoch: total, localization and classification (train), and val loss.
+    """Loss curves: total, localization and classification (train), validation loss and mAP.
 
-    With validation mAP, a second axis on the right shows it. Returns the Axes.
+    With per-batch losses (what ``fit`` records), the training curves have one point per batch
+    and the x axis counts epochs, so that the validation points sit at the end of each epoch.
+    Otherwise each curve has one point per epoch. Validation mAP, if any, uses a second axis on
+    the right. Returns the Axes.
     """
     import matplotlib.pyplot as plt
 
@@ -411,20 +423,24 @@ def plot_history(history: History, ax=None):
         _, ax = plt.subplots(figsize=(7, 4))
     elif hasattr(ax, "add_subplot"):  # a Figure
         ax = ax.add_subplot(1, 1, 1)
-    epochs = range(1, history.epochs + 1)
-    ax.plot(epochs, history.train_loss, "o-", color="black", label="train: total")
-    ax.plot(epochs, history.train_localization, "--", color="tab:blue", label="train: localization")
-    ax.plot(
-        epochs,
-        history.train_classification,
-        "--",
-        color="tab:orange",
-        label="train: classification",
-    )
+    epochs = list(range(1, history.epochs + 1))
+    batches = len(history.batch_loss)
+    if batches and history.epochs:
+        x = [(i + 1) * history.epochs / batches for i in range(batches)]  # in epochs
+        train = (history.batch_loss, history.batch_localization, history.batch_classification)
+        suffix, style, width = " (each batch)", "-", 1.0
+    else:
+        x, suffix, style, width = epochs, "", "o-", 1.5
+        train = (history.train_loss, history.train_localization, history.train_classification)
+    colors = ("black", "tab:blue", "tab:orange")
+    parts = ("total", "localization", "classification")
+    for values, part, color in zip(train, parts, colors, strict=True):
+        ax.plot(x, values, style, color=color, linewidth=width, label=f"train: {part}{suffix}")
     if history.val_loss:
         ax.plot(epochs, history.val_loss, "s-", color="tab:red", label="validation: total")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss per image")
+    ax.set_xticks(range(0 if batches else 1, history.epochs + 1))
+    ax.set_ylabel("loss")
     ax.set_ylim(bottom=0)
     handles, names = ax.get_legend_handles_labels()
     if history.val_map:
@@ -434,7 +450,9 @@ def plot_history(history: History, ax=None):
         right.set_ylim(0, 1)
         handles.append(line)
         names.append("validation mAP@0.5")
-    ax.legend(handles, names, loc="center right", fontsize="small")
+    ax.legend(
+        handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize="small"
+    )
     return ax
 
 

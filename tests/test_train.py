@@ -72,6 +72,17 @@ def test_history_has_one_row_per_epoch(data):
     assert all(0 <= m <= 1 for m in history.val_map)
     assert history.train_seconds == pytest.approx(sum(history.seconds))
     assert history.images_per_second[0] == pytest.approx(48 / history.seconds[0], rel=1e-6)
+    # One entry per batch: 48 images in batches of 16 = 3 a epoch; equal batches, so each
+    # epoch's loss is the plain mean of its batches'.
+    for epoch_values, batch_values in (
+        (history.train_loss, history.batch_loss),
+        (history.train_localization, history.batch_localization),
+        (history.train_classification, history.batch_classification),
+    ):
+        assert len(batch_values) == 6
+        for epoch in range(2):
+            mean = sum(batch_values[3 * epoch : 3 * epoch + 3]) / 3
+            assert epoch_values[epoch] == pytest.approx(mean, rel=1e-9)
 
 
 def test_same_seed_same_losses_other_seed_other_losses(data):
@@ -147,6 +158,28 @@ def test_bad_fit_arguments(data, kwargs, message):
 def test_fit_rejects_other_models(data):
     with pytest.raises(ValueError, match="SSD"):
         fit(torch.nn.Linear(2, 2), data[0], progress=False)
+
+
+def test_plot_history_draws_one_point_per_batch_when_it_has_them():
+    history = History(
+        train_loss=[3.0, 2.0],
+        train_localization=[1.0, 0.5],
+        train_classification=[2.0, 1.5],
+        val_loss=[3.5, 2.5],
+        batch_loss=[4.0, 2.0, 2.5, 1.5],
+        batch_localization=[1.5, 0.5, 0.6, 0.4],
+        batch_classification=[2.5, 1.5, 1.9, 1.1],
+    )
+    ax = plot_history(history)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines[:3]] == [
+        "train: total (each batch)",
+        "train: localization (each batch)",
+        "train: classification (each batch)",
+    ]
+    assert list(lines[0].get_xdata()) == [0.5, 1.0, 1.5, 2.0]  # in epochs
+    assert list(lines[2].get_ydata()) == [2.5, 1.5, 1.9, 1.1]
+    assert list(lines[3].get_xdata()) == [1, 2]  # validation at the end of each epoch
 
 
 def test_plot_history_draws_loss_parts_and_map():
