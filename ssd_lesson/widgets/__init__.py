@@ -11,7 +11,8 @@ One module per lesson, all re-exported here (``from ssd_lesson.widgets import ma
 * ``anchors``: lesson 01, anchors on a feature map;
 * ``matching``: lesson 02, which anchors match a ground-truth box;
 * ``encoding``: lesson 03, four offsets move and scale an anchor onto an object;
-* ``loss`` and ``gradient``: lesson 04, hard-negative mining; the loss and its gradient.
+* ``loss`` and ``gradient``: lesson 04, hard-negative mining; the loss and its gradient;
+* ``inference``: lesson 06, a trained detector's boxes through the score threshold and NMS.
 
 ``_slider`` and ``_explorer_anchors`` are private, but stay importable from here as they were
 before the split into modules.
@@ -48,6 +49,13 @@ from ssd_lesson.widgets.gradient import (
     gradient_axes,
     gradient_explorer,
     gradient_view,
+)
+from ssd_lesson.widgets.inference import (
+    DetectionView,
+    describe_detection_view,
+    detection_explorer,
+    detection_view,
+    draw_detection_view,
 )
 from ssd_lesson.widgets.loss import (
     MINING_OBJECTS,
@@ -126,4 +134,10 @@ __all__ = [
     "gradient_axes",
     "gradient_explorer",
     "gradient_view",
+    # lesson 06
+    "DetectionView",
+    "describe_detection_view",
+    "detection_explorer",
+    "detection_view",
+    "draw_detection_view",
 ]

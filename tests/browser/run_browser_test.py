@@ -1,9 +1,9 @@
-"""Browser test of two explorers: real JupyterLab, real Chromium, real key presses.
+"""Browser test of three explorers: real JupyterLab, real Chromium, real key presses.
 
 Run with ``make test-browser`` or::
 
     .venv/bin/python tests/browser/run_browser_test.py [--notebook PATH]
-        [--encoding-notebook PATH] [--out DIR]
+        [--encoding-notebook PATH] [--detection-notebook PATH] [--out DIR]
 
 What it does:
 
@@ -21,8 +21,16 @@ What it does:
 4. In the same JupyterLab, opens lesson 03 (``--encoding-notebook``), runs all its cells, and does
    the same with ``encoding_explorer()``: a "t_x" slider next to a label starting with "target
    (t_x", pressed 10 times (+0.10); its picture is a JPEG. Screenshots ``OUT/encoding-*.png``.
+5. In the same JupyterLab, opens lesson 06 (``--detection-notebook``), runs all its cells (it may
+   train its model for a minute), and does the same with ``detection_explorer(...)``: a "score
+   threshold" slider next to a label starting with "kept:", pressed 15 times (-0.15 from the
+   default 0.5, so more boxes pass; +0.15 from a threshold below 0.25), again if the number of
+   kept boxes has not changed; its picture is a JPEG. Screenshots ``OUT/detection-*.png``.
 
-Each notebook must have a code cell that calls its explorer; the test says so at once otherwise.
+Each notebook must be inside the repository (the server's root) and have a code cell that calls
+its explorer; the test says so at once otherwise. A missing or unsuitable *default* notebook
+(e.g. lesson 06 before it is written) fails the test (exit status 1); a bad notebook given on
+the command line is bad usage (2).
 
 The browser session runs in a child process that is killed if it exceeds a hard time limit (runs
 on these machines have hung where Playwright has no timeout); the whole session is retried once.
@@ -55,6 +63,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = "notebooks/02_matching.ipynb"
 ENCODING_NOTEBOOK = "notebooks/03_encoding.ipynb"
+DETECTION_NOTEBOOK = "notebooks/06_inference.ipynb"
 DEFAULT_OUT = "build/browser"
 TOKEN = "ssd-lesson-browser-test"
 CHROMIUM = "/usr/bin/chromium"
@@ -77,7 +86,9 @@ SERVER_STOP_TIMEOUT = 20
 LAUNCH_TIMEOUT = 60
 PAGE_LOAD_TIMEOUT = 90
 KERNEL_IDLE_TIMEOUT = 120
-DEFAULT_RUN_ALL_TIMEOUT = 240
+# Per notebook. Lesson 06 trains its model for ~45 s when no checkpoint is cached: several
+# times that on a busy machine.
+DEFAULT_RUN_ALL_TIMEOUT = 480
 EXPLORER_TIMEOUT = 60
 REDRAW_TIMEOUT = 60
 SETTLE_SECONDS = 1.5  # the explorer counts as redrawn once nothing changed for this long
@@ -110,6 +121,8 @@ class ExplorerCheck:
 
     name: str  # for messages: "matching explorer"
     call: str  # a code cell of the notebook must contain this
+    option: str  # the command-line option naming the notebook: "--notebook"
+    default_notebook: str  # relative to the repository
     slider: str  # the slider's description
     label: re.Pattern  # the readout label's start
     readout_format: re.Pattern  # the whole readout label
@@ -117,6 +130,20 @@ class ExplorerCheck:
     middle: float  # ArrowRight from below this value, ArrowLeft from above
     picture_signature: bytes
     prefix: str  # of the screenshots: OUT/{prefix}before.png, OUT/{prefix}after.png
+    # The part of the readout the key presses must change (its groups); None: any part.
+    changing: re.Pattern | None = None
+
+    def changed(self, before: str, after: str) -> bool:
+        """Did the key presses change the readout (the ``changing`` part of it)?"""
+        if self.changing is None:
+            return after != before
+        parts = [self.changing.search(text) for text in (before, after)]
+        return None not in parts and parts[0].groups() != parts[1].groups()
+
+    @property
+    def dest(self) -> str:
+        """The option's attribute in the parsed arguments: "encoding_notebook"."""
+        return self.option.lstrip("-").replace("-", "_")
 
     @property
     def extension(self) -> str:
@@ -131,6 +158,8 @@ class ExplorerCheck:
 MATCHING = ExplorerCheck(
     name="matching explorer",
     call="matching_explorer(",
+    option="--notebook",
+    default_notebook=DEFAULT_NOTEBOOK,
     slider="centre x",
     label=re.compile(r"^\s*positives:"),
     readout_format=re.compile(
@@ -146,6 +175,8 @@ MATCHING = ExplorerCheck(
 ENCODING = ExplorerCheck(
     name="encoding explorer",
     call="encoding_explorer(",
+    option="--encoding-notebook",
+    default_notebook=ENCODING_NOTEBOOK,
     slider="t_x",
     label=re.compile(r"^\s*target \(t_x"),
     readout_format=re.compile(
@@ -157,6 +188,26 @@ ENCODING = ExplorerCheck(
     picture_signature=JPEG_SIGNATURE,  # a photo: JPEG redraws fast
     prefix="encoding-",
 )
+DETECTION = ExplorerCheck(
+    name="detection explorer",
+    call="detection_explorer(",
+    option="--detection-notebook",
+    default_notebook=DETECTION_NOTEBOOK,
+    slider="score threshold",
+    label=re.compile(r"^\s*kept:"),
+    readout_format=re.compile(
+        r"^kept: \d+ box(es)? · \d+ above the score threshold, \d+ removed by NMS"
+        r"(, \d+ beyond the top \d+)? · found \d+ of \d+ objects? \(IoU ≥ 0\.5\)$"
+    ),
+    # x 15 = -0.15 from the default 0.5: more boxes pass the threshold. Three batches at most
+    # reach 0.05, still inside the slider's 0.01..0.99.
+    key_presses=15,
+    middle=0.25,
+    picture_signature=JPEG_SIGNATURE,  # an image, not only lines: JPEG redraws fast
+    prefix="detection-",
+    changing=re.compile(r"^kept: (\d+)"),  # the number of kept boxes must change
+)
+CHECKS = (MATCHING, ENCODING, DETECTION)
 
 # Log times count from the parent's start; the browser child inherits it through the environment.
 _T0 = float(os.environ.setdefault("SSD_BROWSER_TEST_T0", str(time.time())))
@@ -183,18 +234,13 @@ class NotebookFailed(CheckFailed):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--notebook",
-        default=DEFAULT_NOTEBOOK,
-        help=f"notebook that calls matching_explorer(), inside the repository "
-        f"(default: {DEFAULT_NOTEBOOK})",
-    )
-    parser.add_argument(
-        "--encoding-notebook",
-        default=ENCODING_NOTEBOOK,
-        help=f"notebook that calls encoding_explorer(), inside the repository "
-        f"(default: {ENCODING_NOTEBOOK})",
-    )
+    for check in CHECKS:
+        parser.add_argument(
+            check.option,
+            default=check.default_notebook,
+            help=f"notebook that calls {check.call}...), inside the repository "
+            f"(default: {check.default_notebook})",
+        )
     parser.add_argument(
         "--out",
         default=DEFAULT_OUT,
@@ -407,8 +453,7 @@ def run_attempt(
                 sys.executable,
                 str(Path(__file__).resolve()),
                 "--browser-session",
-                f"--notebook={notebooks[MATCHING.name]}",
-                f"--encoding-notebook={notebooks[ENCODING.name]}",
+                *(f"{check.option}={notebooks[check.name]}" for check in CHECKS),
                 f"--out={out}",
                 f"--port={port}",
                 f"--profile={profile}",
@@ -460,7 +505,10 @@ def check_notebook(path: str, check: ExplorerCheck) -> tuple[Path, str]:
     missing, outside the repository, or has no code cell that calls the explorer."""
     notebook = Path(path).resolve()
     if not notebook.is_file():
-        raise UsageError(f"notebook {path} not found")
+        raise UsageError(
+            f"notebook {path} not found: the {check.name} is tested in it (pass "
+            f"{check.option} PATH to test another notebook)"
+        )
     try:
         relative = notebook.relative_to(REPO_ROOT).as_posix()
     except ValueError:
@@ -487,14 +535,17 @@ def main(argv: list[str] | None = None) -> int:
         return browser_session(args)
 
     out = Path(args.out).resolve()
-    try:
-        paths = {
-            check.name: check_notebook(path, check)
-            for check, path in ((MATCHING, args.notebook), (ENCODING, args.encoding_notebook))
-        }
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
+    paths = {}
+    for check in CHECKS:
+        path = getattr(args, check.dest)
+        try:
+            paths[check.name] = check_notebook(path, check)
+        except UsageError as exc:
+            if path == check.default_notebook:  # the repository lacks what it should have
+                print(f"\nBROWSER TEST FAILED\n- {exc}", flush=True)
+                return 1
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
     notebooks = {name: relative for name, (_, relative) in paths.items()}
     if not Path(CHROMIUM).exists():
         print(
@@ -509,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         print(f"error: another browser test is using {out}", file=sys.stderr, flush=True)
         return 2
-    for check in (MATCHING, ENCODING):
+    for check in CHECKS:
         for stale in ("before.png", "after.png", "before-image", "after-image"):
             for old in out.glob(f"{check.prefix}{stale}*"):
                 old.unlink(missing_ok=True)
@@ -558,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     print("\nBROWSER TEST PASSED", flush=True)
-    for check in (MATCHING, ENCODING):
+    for check in CHECKS:
         checked = result["explorers"][check.name]
         print(f"  {check.name}:", flush=True)
         print(f"    notebook:        {checked['notebook']} (unchanged on disk)", flush=True)
@@ -713,7 +764,7 @@ class BrowserSession:
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.path = args.notebook  # relative to the server's root, "/"-separated
+        self.path = getattr(args, CHECKS[0].dest)  # relative to the server's root, "/"-separated
         self.out = Path(args.out)
         self.timings: dict[str, float] = {}
         self.seen_dialogs: set[str] = set()
@@ -731,15 +782,14 @@ class BrowserSession:
         page.set_default_navigation_timeout(PAGE_LOAD_TIMEOUT * 1000)
         page.on("pageerror", lambda exc: self.say(f"page error: {exc}"))
         explorers = {}
-        checks = ((MATCHING, self.args.notebook), (ENCODING, self.args.encoding_notebook))
-        for i, (check, path) in enumerate(checks):
-            self.path = path  # relative to the server's root, "/"-separated
+        for i, check in enumerate(CHECKS):
+            self.path = getattr(self.args, check.dest)  # relative to the server's root
             explorers[check.name] = self.check_explorer(check, first=i == 0)
         return {"explorers": explorers, "dialogs": sorted(self.seen_dialogs)}
 
     def check_explorer(self, check: ExplorerCheck, first: bool) -> dict:
         """Open the notebook, run it, press the explorer's slider, check that it was redrawn."""
-        what = check.name.split()[0]  # "matching", "encoding": names the timings
+        what = check.name.split()[0]  # "matching", "encoding", ...: names the timings
         started = time.monotonic()
         panel = self.open_notebook(first)
         self.step(f"{what}: open notebook, kernel idle", started)
@@ -774,8 +824,12 @@ class BrowserSession:
         for name, text in (("before", before["label"]), ("after", after["label"])):
             if not check.readout_format.match(text):
                 raise CheckFailed(f"unexpected readout {name} the key presses: {text!r}")
-        if after["label"] == before["label"]:
-            raise CheckFailed(f"the readout did not change: {after['label']!r}")
+        if not check.changed(before["label"], after["label"]):
+            what_changed = "readout" if check.changing is None else check.changing.pattern
+            raise CheckFailed(
+                f"the {what_changed!r} part of the readout did not change: "
+                f"{before['label']!r} -> {after['label']!r}"
+            )
         if after["src"] == before["src"]:
             raise CheckFailed(f"the picture's src did not change: {after['src']!r}")
         if after["sha"] == before["sha"]:
@@ -952,9 +1006,10 @@ class BrowserSession:
             expected = value_before + step * presses
             self.say(f"pressed {key} x {presses} on the '{slider}' slider")
             label, src = self.wait_for_redraw(slider, before, previous_src, expected)
-            if label != before["label"]:
+            if check.changed(before["label"], label):
                 return expected
-            # E.g. the box landed on the mirror image of its old place on the anchor grid.
+            # E.g. the box landed on the mirror image of its old place on the anchor grid, or
+            # no box's score lies between the old and the new threshold.
             self.say(f"readout unchanged after batch {batch} ({label}); pressing again")
             previous_src = src
         return expected  # check_explorer() reports the unchanged readout
