@@ -277,3 +277,90 @@ def check_smooth_l1(small, large) -> Check:
         "Smooth L1 at 0.5 and at 3",
         "below 1 it is 0.5 d squared; from 1 on it is |d| - 0.5.",
     )
+
+
+# ------------------------------------------------------------------ lesson 05
+
+
+def check_steps_per_epoch(answer, num_images: int = 4800, batch_size: int = 64) -> Check:
+    """Optimizer steps in one epoch of the lesson's recipe (the last batch may be smaller)."""
+    return _report(
+        _exact(answer, math.ceil(num_images / batch_size)),
+        "the steps in one epoch",
+        "one step per batch; count the batches, a last smaller one included.",
+    )
+
+
+# Exercise 2 of lesson 05: three maps, their extra aspect ratios.
+EXERCISE_MAPS = (8, 4, 2)
+EXERCISE_RATIOS = ((2,), (2, 3), (2,))
+
+
+def check_exercise_anchor_count(answer) -> Check:
+    """Anchors of the three-map configuration EXERCISE_MAPS / EXERCISE_RATIOS."""
+    scales = [0.2, 0.4, 0.6, 0.8]
+    expected = len(make_anchors(EXERCISE_MAPS, scales, EXERCISE_RATIOS))
+    return _report(
+        _exact(answer, expected),
+        "the number of anchors",
+        "per cell: two squares, plus two boxes (r and 1/r) per extra ratio; then cells x per cell.",
+    )
+
+
+def check_first_class_loss(answer, num_classes: int = 4, background: float = 0.99) -> Check:
+    """A positive anchor's classification loss at the start, when P(background) = 0.99."""
+    expected = -math.log((1 - background) / num_classes)
+    return _report(
+        _close(answer, expected),
+        "a positive anchor's classification loss at the start",
+        "the object classes share the rest of the probability equally; take -log of one share.",
+    )
+
+
+# ------------------------------------------------------------------ lesson 06
+
+# Exercise 1 of lesson 06: three boxes of one class, full height, sliding to the right.
+# IoU(A, B) = IoU(B, C) = 0.6 and IoU(A, C) = 1/3.
+EXERCISE_NMS_BOXES = torch.tensor(
+    [[0.0, 0.0, 0.5, 1.0], [0.125, 0.0, 0.625, 1.0], [0.25, 0.0, 0.75, 1.0]]
+)
+EXERCISE_NMS_SCORES = torch.tensor([0.9, 0.8, 0.7])
+
+
+def check_nms_survivors(answer) -> Check:
+    """Which of "A", "B", "C" NMS keeps at IoU threshold 0.5."""
+    from ssd_lesson.inference import nms  # local import: inference imports nothing from here
+
+    kept = nms(EXERCISE_NMS_BOXES, EXERCISE_NMS_SCORES, 0.5).tolist()
+    expected = sorted("ABC"[i] for i in kept)
+    try:
+        given = sorted(str(letter).upper() for letter in answer)
+    except TypeError:
+        given = None
+    return _report(
+        given == expected,
+        "the boxes NMS keeps",
+        "go best first; a box that was removed removes nothing itself.",
+    )
+
+
+def check_ranked_ap(answer) -> Check:
+    """AP of a ranking true, false, true positive, with 2 objects of the class."""
+    from ssd_lesson.metrics import area_under_pr_curve, precision_recall
+
+    flags = torch.tensor([True, False, True])
+    precision, recall = precision_recall(torch.tensor([0.9, 0.8, 0.7]), flags, 2)
+    return _report(
+        _close(answer, area_under_pr_curve(precision, recall)),
+        "the average precision",
+        "recall grows by 1/2 at each true positive; multiply by the envelope's precision there.",
+    )
+
+
+def check_threshold_raises_map(answer) -> Check:
+    """Can evaluating at score threshold 0.5 instead of 0.01 give a HIGHER mAP? (True/False)"""
+    return _report(
+        answer is False,
+        "whether a higher score threshold can raise mAP",
+        "the detections above 0.5 are the top of the list at 0.01: what happens to the area?",
+    )

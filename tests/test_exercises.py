@@ -33,6 +33,14 @@ from ssd_lesson import exercises as ex
         (ex.check_uniform_cross_entropy, (math.log(21),), (math.log(20),)),
         (ex.check_mined_count, (15, 0), (15, 3)),
         (ex.check_smooth_l1, (0.125, 2.5), (0.25, 2.5)),
+        # Lesson 05: 4800 / 64 = 75 batches; per cell 2 + 2 (ratio 2) or 2 + 4 (ratios 2, 3):
+        # 64 x 4 + 16 x 6 + 4 x 4 = 368 anchors; -log(0.01 / 4) at the start.
+        (ex.check_steps_per_epoch, (75,), (76,)),
+        (ex.check_exercise_anchor_count, (368,), (336,)),
+        (ex.check_first_class_loss, (math.log(400),), (math.log(100),)),
+        # Lesson 06: A removes B (IoU 0.6); B, removed, cannot remove C (IoU 1/3 with A).
+        # Ranking TP, FP, TP of 2 objects: 1/2 x 1 + 1/2 x 2/3.
+        (ex.check_ranked_ap, (0.5 + 1 / 3,), (0.5 + 0.5 * 0.5,)),
     ],
 )
 def test_right_and_wrong_answers(check, right, wrong):
@@ -68,3 +76,14 @@ def test_learned_or_fixed():
         k: ("fixed" if v == "learned" else "learned") for k, v in ex.LEARNED_OR_FIXED.items()
     }
     assert not ex.check_learned_or_fixed(flipped)
+
+
+def test_nms_survivors_and_threshold_question():
+    assert ex.check_nms_survivors(["A", "C"]) and ex.check_nms_survivors("ca")
+    assert not ex.check_nms_survivors(["A"])  # B is removed, so it cannot remove C
+    assert not ex.check_nms_survivors(["A", "B", "C"]) and not ex.check_nms_survivors(None)
+    assert ex.check_threshold_raises_map(False)
+    assert not ex.check_threshold_raises_map(True) and not ex.check_threshold_raises_map(None)
+    iou = ex.box_iou(ex.EXERCISE_NMS_BOXES, ex.EXERCISE_NMS_BOXES)
+    assert iou[0, 1] == pytest.approx(0.6) and iou[1, 2] == pytest.approx(0.6)
+    assert iou[0, 2] == pytest.approx(1 / 3)
