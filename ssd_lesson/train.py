@@ -31,9 +31,10 @@ from ssd_lesson.encoding import build_targets
 from ssd_lesson.loss import ssd_loss
 from ssd_lesson.model import SSD, SSDConfig, small_config
 
-# Lesson 05's recipe, measured on a 2-core laptop CPU (torch.set_num_threads(2)): about 45 s of
-# training for a held-out mAP@0.5 above 0.9. Many fresh images seen few times beat few images
-# seen many times (the model overfits a small set), as long as drawing them stays cheap.
+# Lesson 05's recipe, measured on a 2-core CPU (torch.set_num_threads(2)): 20 to 45 s of
+# training, depending on the machine's load, for a held-out mAP@0.5 above 0.9. Many fresh
+# images seen few times beat few images seen many times (the model overfits a small set), as
+# long as drawing them stays cheap.
 LESSON_TRAIN_IMAGES = 4800
 LESSON_VAL_IMAGES = 300
 LESSON_EPOCHS = 3
@@ -231,17 +232,18 @@ def lesson_recipe(seed: int = 0, train: bool = True, progress: bool = False) -> 
     model = SSD(small_config())
     history = None
     if train:
-        history = fit(
-            model,
-            train_data,
-            val_data,
-            epochs=LESSON_EPOCHS,
-            batch_size=LESSON_BATCH_SIZE,
-            lr=LESSON_LEARNING_RATE,
-            seed=seed,
-            progress=progress,
-        )
+        history = fit(model, train_data, val_data, progress=progress, **lesson_fit_settings(seed))
     return LessonRun(train_data, val_data, model, history, data_seconds)
+
+
+def lesson_fit_settings(seed: int = 0) -> dict:
+    """The arguments lesson 05 passes to ``fit``: epochs, batch size, learning rate, seed."""
+    return {
+        "epochs": LESSON_EPOCHS,
+        "batch_size": LESSON_BATCH_SIZE,
+        "lr": LESSON_LEARNING_RATE,
+        "seed": seed,
+    }
 
 
 def lesson_settings(seed: int = 0) -> dict:

@@ -307,3 +307,26 @@ def test_lesson_model_replaces_a_foreign_or_broken_file(tmp_path, counted_recipe
     lesson_model(path)
     assert counted_recipe == [0, 0]
     assert torch.load(path, weights_only=True)["recipe"] == lesson_settings(0)
+
+
+def test_lesson_recipe_fits_with_the_lesson_settings(monkeypatch):
+    """lesson_recipe, lesson_fit_settings and lesson_settings describe one and the same run."""
+    import ssd_lesson.data.shapes as shapes
+
+    calls = {}
+    monkeypatch.setattr(shapes, "ShapesDataset", lambda n, seed, precompute: tiny_data(2, seed))
+
+    def fake_fit(model, train_data, val_data, progress, **settings):
+        calls.update(settings)
+        return History()
+
+    monkeypatch.setattr(train, "fit", fake_fit)
+    train.lesson_recipe(seed=2)
+    assert calls == train.lesson_fit_settings(2)
+    recipe = lesson_settings(2)
+    assert (recipe["epochs"], recipe["batch_size"], recipe["learning_rate"], recipe["seed"]) == (
+        calls["epochs"],
+        calls["batch_size"],
+        calls["lr"],
+        2,
+    )

@@ -42,7 +42,7 @@ DEFAULT_SCORE_THRESHOLD = 0.5
 SCORE_THRESHOLD_RANGE = (0.01, 0.99, 0.01)  # (low, high, step)
 NMS_IOU_RANGE = (0.05, 1.0, 0.05)
 # An object counts as found when a kept box of its class overlaps it by IoU >= 0.5: the
-# criterion of the VOC mAP of lesson 07 (there, each box may find one object only).
+# criterion of the VOC mAP of lesson 06 (there, each box may find one object only).
 FOUND_IOU = VOC_IOU_THRESHOLD
 # Only the best boxes get a "name 0.93" label: each text costs ~2 ms per redraw, and at a low
 # threshold dozens of labels would cover the image.
