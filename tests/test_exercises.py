@@ -82,6 +82,8 @@ def test_nms_survivors_and_threshold_question():
     assert ex.check_nms_survivors(["A", "C"]) and ex.check_nms_survivors("ca")
     assert not ex.check_nms_survivors(["A"])  # B is removed, so it cannot remove C
     assert not ex.check_nms_survivors(["A", "B", "C"]) and not ex.check_nms_survivors(None)
+    assert ex.check_steps_per_epoch(69, batch_size=70)  # 68 full batches and one of 40 images
+    assert not ex.check_steps_per_epoch(68, batch_size=70)
     assert ex.check_threshold_raises_map(False)
     assert not ex.check_threshold_raises_map(True) and not ex.check_threshold_raises_map(None)
     iou = ex.box_iou(ex.EXERCISE_NMS_BOXES, ex.EXERCISE_NMS_BOXES)
