@@ -252,14 +252,11 @@ def lesson_settings(seed: int = 0) -> dict:
 
     return {
         "package": __version__,
-        "seed": seed,
         "train_images": LESSON_TRAIN_IMAGES,
         "val_images": LESSON_VAL_IMAGES,
-        "epochs": LESSON_EPOCHS,
-        "batch_size": LESSON_BATCH_SIZE,
-        "learning_rate": LESSON_LEARNING_RATE,
         "train_seed": LESSON_TRAIN_SEED + seed,
         "val_seed": LESSON_VAL_SEED,
+        **lesson_fit_settings(seed),  # epochs, batch size, learning rate, seed
     }
 
 

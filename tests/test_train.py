@@ -324,9 +324,5 @@ def test_lesson_recipe_fits_with_the_lesson_settings(monkeypatch):
     train.lesson_recipe(seed=2)
     assert calls == train.lesson_fit_settings(2)
     recipe = lesson_settings(2)
-    assert (recipe["epochs"], recipe["batch_size"], recipe["learning_rate"], recipe["seed"]) == (
-        calls["epochs"],
-        calls["batch_size"],
-        calls["lr"],
-        2,
-    )
+    assert {name: recipe[name] for name in calls} == calls  # the recipe names fit's settings
+    assert recipe["train_seed"] == train.LESSON_TRAIN_SEED + 2
