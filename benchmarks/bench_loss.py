@@ -65,7 +65,7 @@ class Batch(types.SimpleNamespace):
 
 
 def make_batch() -> Batch:
-    anchors = cxcywh_to_xyxy(ssd300_anchors())  # (A, 4)
+    anchors = ssd300_anchors()  # (A, 4)
     gt_list = random_gt_boxes(NUM_IMAGES, NUM_OBJECTS, SEED, DEVICE)
     gen = torch.Generator().manual_seed(SEED)
     labels_list = [torch.randint(1, NUM_CLASSES, (NUM_OBJECTS,), generator=gen) for _ in gt_list]

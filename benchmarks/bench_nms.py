@@ -95,13 +95,13 @@ def make_scene() -> Scene:
     # 3) The network's outputs: offsets that move each clustered anchor most of the way onto
     #    its object, and class scores that grow with how well the anchor covers the object.
     offsets = 0.5 * torch.randn(NUM_BOXES, 4, generator=gen)
-    offsets[:near] += 0.7 * encode(objects[owner], anchors[:near])
+    offsets[:near] += 0.7 * encode(anchors[:near], objects[owner])
     logits = torch.randn(NUM_BOXES, NUM_CLASSES + 1, generator=gen)
     logits[:, 0] += 7.0  # background is the likely answer...
     coverage = torchvision.ops.box_iou(anchors[:near], objects[owner]).diagonal()
     logits[torch.arange(near), object_class[owner]] += 12.0 * coverage  # ...unless on an object
     logits, offsets = logits[None], offsets[None]  # a batch of one image
-    candidates = detect_steps(logits[0], offsets[0], anchors).candidates
+    candidates = detect_steps(anchors, logits[0], offsets[0]).candidates
     return Scene(anchors=anchors, logits=logits, offsets=offsets, candidates=candidates)
 
 
@@ -158,7 +158,7 @@ def check_detect(scene: Scene) -> None:
 
     def same() -> None:
         for fast in (False, True):
-            (found,) = detect(scene.logits, scene.offsets, scene.anchors, fast=fast)
+            (found,) = detect(scene.anchors, scene.logits, scene.offsets, fast=fast)
             assert torch.equal(found.labels, expected["labels"]), f"fast={fast}: labels differ"
             assert torch.equal(found.scores, expected["scores"]), f"fast={fast}: scores differ"
             # Our decode and torchvision's may round the last bit differently.
@@ -219,7 +219,7 @@ def bench_detect(scene: Scene, rounds: int) -> None:
     check_detect(scene)
 
     def ours(fast: bool):
-        return lambda: detect(scene.logits, scene.offsets, scene.anchors, fast=fast)
+        return lambda: detect(scene.anchors, scene.logits, scene.offsets, fast=fast)
 
     comparisons = {
         "detect(fast=False), teaching NMS": {

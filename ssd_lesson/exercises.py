@@ -204,7 +204,7 @@ def check_plain_offsets(answer) -> Check:
     object centre (0.55, 0.4), size 0.1 x 0.4."""
     anchor = cxcywh_to_xyxy(torch.tensor([[0.5, 0.5, 0.2, 0.4]]))
     obj = cxcywh_to_xyxy(torch.tensor([[0.55, 0.4, 0.1, 0.4]]))
-    expected = encode(obj, anchor, variances=(1, 1))[0].tolist()
+    expected = encode(anchor, obj, variances=(1, 1))[0].tolist()
     return _report(
         _close_all(answer, expected),
         "the four plain offsets",
@@ -217,7 +217,7 @@ def check_scaled_width_target(answer) -> Check:
     """t_w with the default variances for an object twice as wide as its anchor."""
     anchor = torch.tensor([[0.4, 0.4, 0.6, 0.6]])
     twice_as_wide = torch.tensor([[0.3, 0.4, 0.7, 0.6]])
-    expected = encode(twice_as_wide, anchor)[0, 2].item()
+    expected = encode(anchor, twice_as_wide)[0, 2].item()
     return _report(
         _close(answer, expected),
         "t_w with the variances",
@@ -229,7 +229,7 @@ def check_decoded_box(answer) -> Check:
     """Decode offsets (1, 0, log 2, 0), no variances, on the anchor [0.4, 0.4, 0.6, 0.6]."""
     anchor = torch.tensor([[0.4, 0.4, 0.6, 0.6]])
     offsets = torch.tensor([[1.0, 0.0, math.log(2.0), 0.0]])
-    expected = decode(offsets, anchor, variances=(1, 1))[0].tolist()
+    expected = decode(anchor, offsets, variances=(1, 1))[0].tolist()
     return _report(
         _close_all(answer, expected),
         "the decoded box",

@@ -270,7 +270,7 @@ def _detect_batch(class_logits, box_offsets, anchors_xyxy, variances, settings) 
     logits, offsets = _check_outputs(class_logits, box_offsets)
     _check_settings(*settings)
     # 1) Decode every anchor's offsets into a box, clipped to the image.
-    boxes = decode(offsets, anchors_xyxy, variances).clamp_(0, 1)  # (B, A, 4)
+    boxes = decode(anchors_xyxy, offsets, variances).clamp_(0, 1)  # (B, A, 4)
     # 2) Softmax: class scores -> probabilities.
     probabilities = torch.softmax(logits, dim=-1)  # (B, A, C+1)
     return [

@@ -81,7 +81,7 @@ class SSDConfig:
 
     def anchors(self) -> Tensor:
         """All anchors, xyxy fractions of the image, in the heads' order: (A, 4)."""
-        return cxcywh_to_xyxy(make_anchors(self.feature_map_sizes, self.scales, self.aspect_ratios))
+        return make_anchors(self.feature_map_sizes, self.scales, self.aspect_ratios)
 
     def anchors_per_location(self) -> list[int]:
         """A_k, the anchors per cell on each map."""

@@ -351,9 +351,9 @@ def evaluate(model: SSD, data, batch_size: int = 64) -> tuple[float, float]:
         total += loss.total.item() * len(images)
         count += len(images)
         found = detect(
+            anchors,
             class_logits,
             box_offsets,
-            anchors,
             score_threshold=VAL_SCORE_THRESHOLD,
             iou_threshold=VAL_IOU_THRESHOLD,
             top_k=VAL_TOP_K,

@@ -285,7 +285,7 @@ TORCHVISION_CASES = {
 @pytest.mark.parametrize("case", TORCHVISION_CASES, ids=list(TORCHVISION_CASES))
 def test_make_anchors_matches_torchvision(case):
     sizes, scales, ratios, clip, image_hw = TORCHVISION_CASES[case]
-    ours = cxcywh_to_xyxy(make_anchors(sizes, scales, ratios, clip=clip))
+    ours = make_anchors(sizes, scales, ratios, clip=clip)
     theirs = torchvision_anchors(sizes, scales, ratios, clip, image_hw)
     assert ours.shape == theirs.shape
     assert_close(ours, theirs)
@@ -293,13 +293,13 @@ def test_make_anchors_matches_torchvision(case):
 
 @pytest.mark.parametrize("clip", [True, False])
 def test_ssd300_anchors_match_torchvision(clip):
-    ours = cxcywh_to_xyxy(ssd300_anchors(clip=clip))
+    ours = ssd300_anchors(clip=clip)
     theirs = torchvision_anchors(SSD300_FEATURE_MAP_SIZES, VOC_SCALES, SSD300_ASPECT_RATIOS, clip)
     assert_close(ours, theirs)
 
 
 def test_ssd300_anchors_with_coco_scales_match_torchvision():
-    ours = cxcywh_to_xyxy(ssd300_anchors(scales=COCO_SCALES))
+    ours = ssd300_anchors(scales=COCO_SCALES)
     theirs = torchvision_anchors(SSD300_FEATURE_MAP_SIZES, COCO_SCALES, SSD300_ASPECT_RATIOS, True)
     assert_close(ours, theirs)
 

@@ -69,7 +69,7 @@ def test_other_box_formats_and_plain_tensors():
 
 def test_build_targets_takes_the_batch_as_it_is():
     # Two 1 x 1 maps: anchor 0 is a centred square of side 0.5, anchor 1 covers the whole image.
-    anchors_xyxy = cxcywh_to_xyxy(make_anchors([1], [0.5, 2.0], [[]]))  # (2, 4)
+    anchors_xyxy = make_anchors([1], [0.5, 2.0], [[]])  # (2, 4)
     batch = detection_collate(
         [
             item([[2, 1, 6, 3]], [4]),  # the centre square: anchor 0's object
@@ -131,7 +131,7 @@ def test_works_in_a_dataloader_after_ssd_augmentation():
     assert torch.equal(batch.boxes[0], torch.tensor([[0.125, 0.25, 0.625, 0.75]]))
     assert torch.equal(batch.boxes[2], torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
     targets = build_targets(
-        cxcywh_to_xyxy(make_anchors([2], [0.5, 0.7], [[2]])), batch.boxes, batch.labels
+        make_anchors([2], [0.5, 0.7], [[2]]), batch.boxes, batch.labels
     )
     assert targets.labels.shape == (3, 2 * 2 * 4) and targets.labels[1].eq(0).all()
 

@@ -23,9 +23,9 @@ ANCHOR = torch.tensor([[0.2, 0.2, 0.4, 0.4]])
 QUADRANTS = torch.tensor(
     [[0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 1.0, 0.5], [0.0, 0.5, 0.5, 1.0], [0.5, 0.5, 1.0, 1.0]]
 )
-SSD300_ANCHORS = cxcywh_to_xyxy(ssd300_anchors())  # (8732, 4)
+SSD300_ANCHORS = ssd300_anchors()  # (8732, 4)
 # A few maps, sizes and shapes: small enough for many random cases.
-SMALL_ANCHORS = cxcywh_to_xyxy(make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]]))
+SMALL_ANCHORS = make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]])
 
 
 def box_coder(variances=VARIANCES):
@@ -70,15 +70,15 @@ def test_encode_by_hand_in_paper_units():
             [-0.5, 0.5, 0.0, 0.0],
         ]
     )
-    assert_close(encode(gt, ANCHOR.expand(4, 4), variances=PAPER_UNITS), expected)
+    assert_close(encode(ANCHOR.expand(4, 4), gt, variances=PAPER_UNITS), expected)
 
 
 def test_encode_by_hand_with_the_variances():
     gt = torch.tensor([[0.2, 0.2, 0.6, 0.4]])  # t = (0.5, 0, log 2, 0) in paper units
     assert VARIANCES == (0.1, 0.2)
     # Divided by the variances: t_x = 0.5 / 0.1 = 5, t_w = log(2) / 0.2 = 3.466.
-    assert_close(encode(gt, ANCHOR), torch.tensor([[5.0, 0.0, LOG2 / 0.2, 0.0]]))
-    assert_close(encode(gt, ANCHOR, variances=(0.5, 0.25)), torch.tensor([[1.0, 0, 4 * LOG2, 0]]))
+    assert_close(encode(ANCHOR, gt), torch.tensor([[5.0, 0.0, LOG2 / 0.2, 0.0]]))
+    assert_close(encode(ANCHOR, gt, variances=(0.5, 0.25)), torch.tensor([[1.0, 0, 4 * LOG2, 0]]))
 
 
 def test_encode_by_hand_on_a_wide_anchor():
@@ -86,21 +86,21 @@ def test_encode_by_hand_on_a_wide_anchor():
     anchor = torch.tensor([[0.0, 0.0, 0.4, 0.2]])  # centre (0.2, 0.1)
     gt = torch.tensor([[0.1, 0.0, 0.5, 0.4]])  # centre (0.3, 0.2), size 0.4 x 0.4
     # t_x = 0.1 / 0.4, t_y = 0.1 / 0.2, t_w = log(0.4 / 0.4), t_h = log(0.4 / 0.2)
-    assert_close(encode(gt, anchor, PAPER_UNITS), torch.tensor([[0.25, 0.5, 0.0, LOG2]]))
-    assert_close(decode(torch.tensor([[0.25, 0.5, 0.0, LOG2]]), anchor, PAPER_UNITS), gt)
+    assert_close(encode(anchor, gt, PAPER_UNITS), torch.tensor([[0.25, 0.5, 0.0, LOG2]]))
+    assert_close(decode(anchor, torch.tensor([[0.25, 0.5, 0.0, LOG2]]), PAPER_UNITS), gt)
     # And the other way round: a tall anchor.
     tall = torch.tensor([[0.0, 0.0, 0.2, 0.4]])  # centre (0.1, 0.2)
     gt = torch.tensor([[0.1, 0.0, 0.3, 0.8]])  # centre (0.2, 0.4), size 0.2 x 0.8
-    assert_close(encode(gt, tall, PAPER_UNITS), torch.tensor([[0.5, 0.5, 0.0, LOG2]]))
+    assert_close(encode(tall, gt, PAPER_UNITS), torch.tensor([[0.5, 0.5, 0.0, LOG2]]))
 
 
 def test_decode_by_hand():
     offsets = torch.tensor([[0.5, 0.0, LOG2, 0.0], [0.0, -0.25, 0.0, -LOG2], [0.0, 0.0, 0.0, 0.0]])
     expected = torch.tensor([[0.2, 0.2, 0.6, 0.4], [0.2, 0.2, 0.4, 0.3], [0.2, 0.2, 0.4, 0.4]])
-    assert_close(decode(offsets, ANCHOR.expand(3, 4), variances=PAPER_UNITS), expected)
+    assert_close(decode(ANCHOR.expand(3, 4), offsets, variances=PAPER_UNITS), expected)
     # With the variances the same boxes need offsets 10 and 5 times larger.
     scaled = offsets * torch.tensor([10.0, 10.0, 5.0, 5.0])
-    assert_close(decode(scaled, ANCHOR.expand(3, 4)), expected)
+    assert_close(decode(ANCHOR.expand(3, 4), scaled), expected)
 
 
 def test_size_clamp_by_hand():
@@ -108,26 +108,26 @@ def test_size_clamp_by_hand():
     assert_close(math.exp(SIZE_CLAMP), 62.5)
     # t_w = 10 asks for e^10 ~ 22026 anchor widths; the clamp allows 62.5: 0.2 * 62.5 = 12.5.
     # t_h = -10 is not clamped: the height shrinks to 0.2 * e^-10.
-    box = decode(torch.tensor([[0.0, 0.0, 10.0, -10.0]]), ANCHOR, variances=PAPER_UNITS)
+    box = decode(ANCHOR, torch.tensor([[0.0, 0.0, 10.0, -10.0]]), variances=PAPER_UNITS)
     h = 0.2 * math.exp(-10)
     assert_close(box, torch.tensor([[0.3 - 6.25, 0.3 - h / 2, 0.3 + 6.25, 0.3 + h / 2]]))
     # The clamp applies after undoing the variance: t_w = 20 is 20 * 0.2 = 4 < 4.135, not clamped;
     # t_w = 21 is 4.2, clamped.
-    box = decode(torch.tensor([[0.0, 0.0, 20.0, 21.0]]), ANCHOR)
+    box = decode(ANCHOR, torch.tensor([[0.0, 0.0, 20.0, 21.0]]))
     expected = torch.tensor([[0.3 - 0.1 * math.exp(4), 0.3 - 6.25, 0.3 + 0.1 * math.exp(4), 6.55]])
     assert_close(box, expected)
 
 
 def test_encode_and_decode_accept_lists():
-    offsets = encode([[0.2, 0.2, 0.6, 0.4]], [[0.2, 0.2, 0.4, 0.4]])
+    offsets = encode([[0.2, 0.2, 0.4, 0.4]], [[0.2, 0.2, 0.6, 0.4]])
     assert_close(offsets, torch.tensor([[5.0, 0.0, LOG2 / 0.2, 0.0]]))
-    assert_close(decode([[5, 0, 0, 0]], ANCHOR), torch.tensor([[0.3, 0.2, 0.5, 0.4]]))
+    assert_close(decode(ANCHOR, [[5, 0, 0, 0]]), torch.tensor([[0.3, 0.2, 0.5, 0.4]]))
 
 
 def test_empty_inputs_keep_their_shape():
     assert encode(torch.zeros(0, 4), torch.zeros(0, 4)).shape == (0, 4)
     assert decode(torch.zeros(0, 4), torch.zeros(0, 4)).shape == (0, 4)
-    assert decode(torch.zeros(3, 0, 4), torch.zeros(0, 4)).shape == (3, 0, 4)
+    assert decode(torch.zeros(0, 4), torch.zeros(3, 0, 4)).shape == (3, 0, 4)
 
 
 # --- torchvision's BoxCoder as the oracle --------------------------------------------------------
@@ -141,7 +141,7 @@ VARIANCE_CHOICES = [VARIANCES, PAPER_UNITS, (0.1, 0.1), (0.5, 0.25)]
 @pytest.mark.parametrize("seed", range(3))
 def test_encode_matches_torchvision(seed, dtype, variances):
     anchors, gt = random_anchors_and_gt(seed, dtype=dtype)
-    offsets = encode(gt, anchors, variances)
+    offsets = encode(anchors, gt, variances)
     assert offsets.dtype == dtype
     assert_close(offsets, box_coder(variances).encode_single(gt, anchors))
 
@@ -155,7 +155,7 @@ def test_decode_matches_torchvision(seed, dtype, variances):
     # From small offsets to ones far beyond the size clamp (1e30 is still finite in float32).
     for scale in (0.1, 1.0, 10.0, 100.0, 1e4, 1e30):
         offsets = (scale * torch.randn(anchors.shape[0], 4, generator=gen)).to(dtype)
-        boxes = decode(offsets, anchors, variances)
+        boxes = decode(anchors, offsets, variances)
         assert boxes.dtype == dtype and boxes.shape == offsets.shape
         assert torch.isfinite(boxes).all()
         assert_close(boxes, box_coder(variances).decode_single(offsets, anchors))
@@ -173,7 +173,7 @@ def test_decode_clamps_sizes_exactly_like_torchvision(variances):
     offsets = torch.cat((torch.randn(anchors.shape[0], 2, generator=gen), size_offsets), dim=1)
     clamped = offsets[:, 2:] * size_var > SIZE_CLAMP
     assert 0.3 < clamped.float().mean() < 0.7  # both sides of the clamp are tested
-    boxes = decode(offsets, anchors, variances)
+    boxes = decode(anchors, offsets, variances)
     assert torch.isfinite(boxes).all()
     assert_close(boxes, box_coder(variances).decode_single(offsets, anchors))
     # Where the clamp bit, the box is exactly 62.5 anchors wide (high), centred where asked.
@@ -189,10 +189,10 @@ def test_decode_works_in_the_dtype_of_the_offsets():
     """As torchvision's decode_single: the anchors are converted to the offsets' dtype."""
     offsets = torch.tensor([[1.0, -2.0, 0.5, 0.25]], dtype=torch.float64)
     anchor = ANCHOR.to(torch.float64)
-    assert decode(offsets, ANCHOR).dtype == torch.float64
-    assert_close(decode(offsets, ANCHOR), box_coder().decode_single(offsets, ANCHOR))
-    assert_close(decode(offsets, anchor), decode(offsets, ANCHOR), atol=0, rtol=1e-7)
-    assert decode(offsets.float(), anchor).dtype == torch.float32
+    assert decode(ANCHOR, offsets).dtype == torch.float64
+    assert_close(decode(ANCHOR, offsets), box_coder().decode_single(offsets, ANCHOR))
+    assert_close(decode(anchor, offsets), decode(ANCHOR, offsets), atol=0, rtol=1e-7)
+    assert decode(anchor, offsets.float()).dtype == torch.float32
 
 
 def test_decode_batch_equals_per_image():
@@ -200,10 +200,10 @@ def test_decode_batch_equals_per_image():
     gen = torch.Generator().manual_seed(3)
     offsets = 3 * torch.randn(5, 50, 4, generator=gen)  # (B, A, 4)
     offsets[2, :5, 2:] = 1e4  # some clamped sizes as well
-    boxes = decode(offsets, anchors)
+    boxes = decode(anchors, offsets)
     assert boxes.shape == (5, 50, 4)
     for image in range(5):
-        assert_close(boxes[image], decode(offsets[image], anchors))
+        assert_close(boxes[image], decode(anchors, offsets[image]))
         assert_close(boxes[image], box_coder().decode_single(offsets[image], anchors))
 
 
@@ -212,18 +212,18 @@ def test_decode_batch_equals_per_image():
 @pytest.mark.parametrize("seed", range(3))
 def test_round_trip_decode_encode(seed, dtype, variances):
     anchors, gt = random_anchors_and_gt(seed, dtype=dtype)
-    assert_close(decode(encode(gt, anchors, variances), anchors, variances), gt)
+    assert_close(decode(anchors, encode(anchors, gt, variances), variances), gt)
 
 
 def test_round_trip_on_ssd300_anchors():
     gen = torch.Generator().manual_seed(0)
     gt = random_boxes(SSD300_ANCHORS.shape[0], gen, min_side=0.05)
-    assert_close(decode(encode(gt, SSD300_ANCHORS), SSD300_ANCHORS), gt, atol=1e-6, rtol=1e-5)
+    assert_close(decode(SSD300_ANCHORS, encode(SSD300_ANCHORS, gt)), gt, atol=1e-6, rtol=1e-5)
 
 
 def test_decode_keeps_the_gradient_of_the_offsets():
     offsets = torch.tensor([[0.5, 0.0, 1.0, 0.0]], requires_grad=True)
-    decode(offsets, ANCHOR, PAPER_UNITS).sum().backward()
+    decode(ANCHOR, offsets, PAPER_UNITS).sum().backward()
     # d(x1 + x2)/d t_x = 2 * anchor width; d(x1 + x2)/d t_w = 0 (the width grows both ways).
     assert_close(offsets.grad, torch.tensor([[0.4, 0.4, 0.0, 0.0]]))
 
@@ -248,11 +248,11 @@ def test_bad_boxes_are_rejected(case):
     bad, message = BAD_BOXES[case]
     bad = torch.tensor(bad)
     with pytest.raises(ValueError, match=f"gt_boxes.*{message}|{message}.*gt_boxes"):
-        encode(bad, ANCHOR)
-    with pytest.raises(ValueError, match=f"anchors_xyxy.*{message}|{message}.*anchors_xyxy"):
         encode(ANCHOR, bad)
     with pytest.raises(ValueError, match=f"anchors_xyxy.*{message}|{message}.*anchors_xyxy"):
-        decode(torch.zeros(1, 4), bad)
+        encode(bad, ANCHOR)
+    with pytest.raises(ValueError, match=f"anchors_xyxy.*{message}|{message}.*anchors_xyxy"):
+        decode(bad, torch.zeros(1, 4))
     with pytest.raises(ValueError, match=f"anchors_xyxy.*{message}|{message}.*anchors_xyxy"):
         build_targets(bad, [ANCHOR], [[1]])
     with pytest.raises(ValueError, match=f"gt_boxes.*{message}|{message}.*gt_boxes"):
@@ -263,7 +263,7 @@ def test_bad_boxes_are_rejected(case):
 def test_encode_needs_one_gt_box_per_anchor(num_gt):
     message = rf"one ground-truth box per anchor, got gt_boxes of shape \({num_gt}, 4\) and "
     with pytest.raises(ValueError, match=message + r"anchors_xyxy of shape \(4, 4\)"):
-        encode(ANCHOR.expand(num_gt, 4), QUADRANTS)
+        encode(QUADRANTS, ANCHOR.expand(num_gt, 4))
 
 
 BAD_VARIANCES = [
@@ -290,14 +290,14 @@ def test_bad_variances_are_rejected(variances):
     with pytest.raises(ValueError, match=message):
         encode(ANCHOR, ANCHOR, variances)
     with pytest.raises(ValueError, match=message):
-        decode(torch.zeros(1, 4), ANCHOR, variances)
+        decode(ANCHOR, torch.zeros(1, 4), variances)
     with pytest.raises(ValueError, match=message):
         build_targets(QUADRANTS, [ANCHOR], [[1]], variances=variances)
 
 
 def test_variances_name_torchvision_weights():
     with pytest.raises(ValueError, match=r"BoxCoder weights \(10, 10, 5, 5\) are 1 / variances"):
-        decode(torch.zeros(1, 4), ANCHOR, (10, 5))
+        decode(ANCHOR, torch.zeros(1, 4), (10, 5))
 
 
 @pytest.mark.parametrize(
@@ -314,12 +314,12 @@ def test_variances_name_torchvision_weights():
 def test_offsets_of_wrong_shape_are_rejected(offsets):
     message = r"offsets of shape \(4, 4\) or \(B, 4, 4\), one row per anchor, got "
     with pytest.raises(ValueError, match=message + re.escape(str(tuple(offsets.shape)))):
-        decode(offsets, QUADRANTS)
+        decode(QUADRANTS, offsets)
 
 
 def test_non_numeric_offsets_are_rejected():
     with pytest.raises(ValueError, match=r"offsets as a tensor \(A, 4\), got 'abc'"):
-        decode("abc", QUADRANTS)
+        decode(QUADRANTS, "abc")
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
@@ -327,7 +327,7 @@ def test_non_finite_offsets_are_rejected(value):
     offsets = torch.zeros(2, 4, 4)
     offsets[1, 3, 2] = value
     with pytest.raises(ValueError, match="finite offsets, got NaN or inf.*diverged"):
-        decode(offsets, QUADRANTS)
+        decode(QUADRANTS, offsets)
 
 
 # --- build_targets -------------------------------------------------------------------------------
@@ -446,7 +446,7 @@ def test_build_targets_offsets_equal_encode_of_the_matched_boxes():
         positive = targets.matched_gt[image] != BACKGROUND
         matched_boxes = gt[targets.matched_gt[image, positive]]
         assert_close(
-            targets.offsets[image, positive], encode(matched_boxes, SMALL_ANCHORS[positive])
+            targets.offsets[image, positive], encode(SMALL_ANCHORS[positive], matched_boxes)
         )
 
 

@@ -29,7 +29,7 @@ from ssd_lesson.inference import (
 # 0.3 / (0.4 + 0.4 - 0.3) = 0.6, boxes two apart by 0.2 / 0.6 = 1/3.
 ROW = torch.tensor([[0.0, 0.0, 0.4, 0.4], [0.1, 0.0, 0.5, 0.4], [0.2, 0.0, 0.6, 0.4]])
 # A few maps, sizes and shapes: 4*4*4 + 2*2*6 + 1*1*4 = 92 anchors, quick to test many times.
-SMALL_ANCHORS = cxcywh_to_xyxy(make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]]))
+SMALL_ANCHORS = make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]])
 NUM_CLASSES = 6  # C + 1
 
 
@@ -246,7 +246,7 @@ def hand_outputs():
 
 def test_detect_by_hand_every_step():
     logits, offsets, anchors = hand_outputs()
-    steps = detect_steps(logits[0], offsets[0], anchors)
+    steps = detect_steps(anchors, logits[0], offsets[0])
     assert isinstance(steps, DetectionSteps)
     clipped = torch.tensor([[0.0, 0.0, 0.4, 0.4], [0.1, 0.0, 0.5, 0.4], [0.7, 0.7, 1.0, 1.0]])
     assert_close(steps.boxes, clipped)
@@ -269,12 +269,12 @@ def test_detect_by_hand_every_step():
 
 def test_detect_by_hand_thresholds_top_k_and_class_agnostic():
     logits, offsets, anchors = hand_outputs()
-    (found,) = detect(logits, offsets, anchors, score_threshold=0.5)
+    (found,) = detect(anchors, logits, offsets, score_threshold=0.5)
     assert found.labels.tolist() == [2, 1]  # the two confident ones only
-    (found,) = detect(logits, offsets, anchors, top_k=1)
+    (found,) = detect(anchors, logits, offsets, top_k=1)
     assert found.labels.tolist() == [2]
     # Class-agnostic: anchor 0's class-1 box suppresses anchor 1's class-2 box (IoU 0.6).
-    (found,) = detect(logits, offsets, anchors, class_agnostic=True)
+    (found,) = detect(anchors, logits, offsets, class_agnostic=True)
     assert found.labels.tolist() == [2, 1]
     assert_close(found.boxes, torch.tensor([[0.7, 0.7, 1.0, 1.0], [0.0, 0.0, 0.4, 0.4]]))
 
@@ -283,8 +283,8 @@ def test_detect_score_threshold_is_strict():
     # Two classes (background + 1) with equal logits: probability exactly 0.5, not > 0.5.
     logits = torch.zeros(1, 1, 2)
     anchors = ROW[:1]
-    assert len(detect(logits, torch.zeros(1, 1, 4), anchors, score_threshold=0.5)[0].scores) == 0
-    assert len(detect(logits, torch.zeros(1, 1, 4), anchors, score_threshold=0.49)[0].scores) == 1
+    assert len(detect(anchors, logits, torch.zeros(1, 1, 4), score_threshold=0.5)[0].scores) == 0
+    assert len(detect(anchors, logits, torch.zeros(1, 1, 4), score_threshold=0.49)[0].scores) == 1
 
 
 def test_detect_background_everywhere_gives_empty_detections_of_the_right_shape():
@@ -292,7 +292,7 @@ def test_detect_background_everywhere_gives_empty_detections_of_the_right_shape(
     logits[..., 0] = 20.0  # sure it is background: every object probability ~ 2e-9
     for fast in (True, False):
         results = detect(
-            logits, torch.zeros(2, SMALL_ANCHORS.shape[0], 4), SMALL_ANCHORS, fast=fast
+            SMALL_ANCHORS, logits, torch.zeros(2, SMALL_ANCHORS.shape[0], 4), fast=fast
         )
         assert len(results) == 2
         for found in results:
@@ -309,8 +309,8 @@ def test_detect_background_everywhere_gives_empty_detections_of_the_right_shape(
 def test_detect_fast_and_teaching_versions_agree(seed):
     logits, offsets = network_outputs(seed)
     for class_agnostic in (False, True):
-        fast = detect(logits, offsets, SMALL_ANCHORS, class_agnostic=class_agnostic)
-        slow = detect(logits, offsets, SMALL_ANCHORS, class_agnostic=class_agnostic, fast=False)
+        fast = detect(SMALL_ANCHORS, logits, offsets, class_agnostic=class_agnostic)
+        slow = detect(SMALL_ANCHORS, logits, offsets, class_agnostic=class_agnostic, fast=False)
         for ours, theirs in zip(fast, slow, strict=True):
             assert len(ours.scores) > 10
             assert_same_detections(ours, theirs)
@@ -324,28 +324,28 @@ def test_detect_equals_torchvision_postprocess_detections(seed):
     for cap in (400, 30):
         expected = torchvision_postprocess(logits, offsets, SMALL_ANCHORS, topk_candidates=cap)
         for fast in (True, False):
-            found = detect(logits, offsets, SMALL_ANCHORS, candidates_per_class=cap, fast=fast)
+            found = detect(SMALL_ANCHORS, logits, offsets, candidates_per_class=cap, fast=fast)
             for ours, theirs in zip(found, expected, strict=True):
                 assert torch.equal(ours.labels, theirs["labels"])
                 assert torch.equal(ours.scores, theirs["scores"])
                 # Our decode and torchvision's round differently in the last bit.
                 assert_close(ours.boxes, theirs["boxes"], rtol=0, atol=1e-6)
-    uncapped = detect(logits, offsets, SMALL_ANCHORS)
-    capped = detect(logits, offsets, SMALL_ANCHORS, candidates_per_class=400)
+    uncapped = detect(SMALL_ANCHORS, logits, offsets)
+    capped = detect(SMALL_ANCHORS, logits, offsets, candidates_per_class=400)
     for ours, theirs in zip(uncapped, capped, strict=True):
         assert_same_detections(ours, theirs)
 
 
 def test_detect_output_format_and_steps_agree_with_detect():
     logits, offsets = network_outputs(7, batch=3)
-    results = detect(logits, offsets, SMALL_ANCHORS, top_k=15)
+    results = detect(SMALL_ANCHORS, logits, offsets, top_k=15)
     assert len(results) == 3
     for image, found in enumerate(results):
         assert len(found.scores) == 15  # top_k
         assert found.boxes.min() >= 0 and found.boxes.max() <= 1  # clipped
         assert found.labels.min() >= 1 and found.labels.max() <= NUM_CLASSES - 1
         assert torch.all(found.scores[:-1] >= found.scores[1:])
-        steps = detect_steps(logits[image], offsets[image], SMALL_ANCHORS, top_k=15)
+        steps = detect_steps(SMALL_ANCHORS, logits[image], offsets[image], top_k=15)
         assert_same_detections(steps.final, found)
         # Each candidate's score is its anchor's probability of its class.
         probabilities = steps.probabilities[steps.candidate_anchors, steps.candidates.labels]
@@ -357,7 +357,7 @@ def test_detect_without_gradient():
     logits, offsets = network_outputs(0)
     logits.requires_grad_()
     offsets.requires_grad_()
-    (found, _) = detect(logits, offsets, SMALL_ANCHORS)
+    (found, _) = detect(SMALL_ANCHORS, logits, offsets)
     assert not found.boxes.requires_grad and not found.scores.requires_grad
 
 
@@ -365,13 +365,13 @@ def test_detect_exact_score_ties_same_for_both_versions():
     # Logits rounded to few values: many exactly equal probabilities, across classes too. With
     # more than 1000 candidates torchvision merges the classes with an unstable sort, so this
     # checks that detect puts ties in one order whichever NMS ran.
-    anchors = cxcywh_to_xyxy(make_anchors([8, 4, 2, 1], [0.1, 0.3, 0.5, 0.7, 0.9], [[2]] * 4))
+    anchors = make_anchors([8, 4, 2, 1], [0.1, 0.3, 0.5, 0.7, 0.9], [[2]] * 4)
     gen = torch.Generator().manual_seed(5)
     logits = torch.randint(-2, 3, (2, anchors.shape[0], NUM_CLASSES), generator=gen).float()
     offsets = torch.zeros(2, anchors.shape[0], 4)
-    assert len(detect_steps(logits[0], offsets[0], anchors).candidates.scores) > 1000
-    fast = detect(logits, offsets, anchors, top_k=1000)
-    slow = detect(logits, offsets, anchors, top_k=1000, fast=False)
+    assert len(detect_steps(anchors, logits[0], offsets[0]).candidates.scores) > 1000
+    fast = detect(anchors, logits, offsets, top_k=1000)
+    slow = detect(anchors, logits, offsets, top_k=1000, fast=False)
     for ours, theirs in zip(fast, slow, strict=True):
         assert_same_detections(ours, theirs)
 
@@ -454,10 +454,10 @@ def test_detect_rejects_bad_input(change, expected):
 def test_detect_steps_wants_one_image():
     logits, offsets, anchors = hand_outputs()
     with pytest.raises(ValueError, match=message("expected class_logits of one image, shape")):
-        detect_steps(logits, offsets, anchors)
+        detect_steps(anchors, logits, offsets)
     with pytest.raises(ValueError, match=message("expected box_offsets of one image")):
-        detect_steps(logits[0], offsets, anchors)
+        detect_steps(anchors, logits[0], offsets)
     with pytest.raises(ValueError, match=message("expected top_k as an integer >= 1")):
-        detect_steps(logits[0], offsets[0], anchors, top_k=0)
+        detect_steps(anchors, logits[0], offsets[0], top_k=0)
     with pytest.raises(TypeError, match="top_kk"):  # a misspelt setting is not ignored
-        detect_steps(logits[0], offsets[0], anchors, top_kk=5)
+        detect_steps(anchors, logits[0], offsets[0], top_kk=5)

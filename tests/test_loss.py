@@ -22,7 +22,7 @@ LOG2, LOG3 = math.log(2.0), math.log(3.0)
 QUADRANTS = torch.tensor(
     [[0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 1.0, 0.5], [0.0, 0.5, 0.5, 1.0], [0.5, 0.5, 1.0, 1.0]]
 )
-SSD300_ANCHORS = cxcywh_to_xyxy(ssd300_anchors())  # (8732, 4)
+SSD300_ANCHORS = ssd300_anchors()  # (8732, 4)
 NUM_CLASSES = 21  # C + 1: background and the 20 PASCAL VOC classes
 
 

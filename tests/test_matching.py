@@ -28,7 +28,7 @@ QUADRANTS = torch.tensor(
     [[0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 1.0, 0.5], [0.0, 0.5, 0.5, 1.0], [0.5, 0.5, 1.0, 1.0]]
 )
 # Small anchor set with several maps, sizes and shapes, for random cases.
-SMALL_ANCHORS = cxcywh_to_xyxy(make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]]))
+SMALL_ANCHORS = make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]])
 
 
 def torchvision_match(anchors, gt, threshold):
@@ -109,7 +109,7 @@ def test_small_object_still_gets_its_best_anchor():
 
 
 def test_small_object_among_ssd_anchors_gets_exactly_one_anchor():
-    anchors = cxcywh_to_xyxy(make_anchors([2], [0.5, 0.7], [[2]]))
+    anchors = make_anchors([2], [0.5, 0.7], [[2]])
     gt = torch.tensor([[0.72, 0.72, 0.78, 0.78]])
     best_iou, best_anchor = torchvision.ops.box_iou(gt, anchors)[0].max(dim=0)
     assert best_iou < 0.5
@@ -221,7 +221,7 @@ def test_match_anchors_matches_torchvision(seed, kind, threshold):
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
 def test_match_anchors_matches_torchvision_on_ssd_anchors(threshold):
-    anchors = cxcywh_to_xyxy(make_anchors([8, 4, 2, 1], [0.1, 0.3, 0.5, 0.7, 0.9], [[2]] * 4))
+    anchors = make_anchors([8, 4, 2, 1], [0.1, 0.3, 0.5, 0.7, 0.9], [[2]] * 4)
     gen = torch.Generator().manual_seed(7)
     for num_gt in (1, 5, 20):
         gt = random_gt(num_gt, gen)

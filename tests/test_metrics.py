@@ -336,12 +336,12 @@ def test_coco_map_equals_mean_of_average_precision_over_thresholds():
 
 
 def test_detect_on_perfect_predictions_gives_ap_one():
-    anchors = cxcywh_to_xyxy(make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]]))
+    anchors = make_anchors([4, 2, 1], [0.2, 0.45, 0.7, 0.95], [[2], [2, 3], [2]])
     ground_truths = [truth([A, B], [1, 3]), truth([C], [2])]
     targets = build_targets(anchors, *zip(*ground_truths, strict=True))
     # Sure of the matched class at each matched anchor, sure of background elsewhere.
     logits = 10.0 * torch.nn.functional.one_hot(targets.labels, 4).float()
-    detections = detect(logits, targets.offsets, anchors)
+    detections = detect(anchors, logits, targets.offsets)
     assert [len(d.scores) for d in detections] == [2, 1]  # NMS merged each object's anchors
     result = average_precision(detections, ground_truths, num_classes=3)
     assert result.per_class == pytest.approx({1: 1.0, 2: 1.0, 3: 1.0})

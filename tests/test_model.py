@@ -43,9 +43,7 @@ def test_output_shapes_equal_the_anchor_count():
 
 def test_small_config_anchors_match_make_anchors():
     config = small_config()
-    expected = cxcywh_to_xyxy(
-        make_anchors(config.feature_map_sizes, config.scales, config.aspect_ratios)
-    )
+    expected = make_anchors(config.feature_map_sizes, config.scales, config.aspect_ratios)
     torch.testing.assert_close(config.anchors(), expected)
     logits, _ = SSD(config).eval()(torch.rand(1, 3, config.image_size, config.image_size))
     assert logits.shape == (1, expected.shape[0], config.num_classes + 1)

@@ -253,7 +253,7 @@ def test_a_redrawn_explorer_equals_a_fresh_one():
 
 def _lesson_04_loss(neg_pos_ratio):
     """The mining scene rebuilt from its description: lesson 04's recipe on 540 anchors."""
-    anchors = cxcywh_to_xyxy(make_anchors((10, 5, 3, 1), paper_scales(4), [[2.0]] * 4))
+    anchors = make_anchors((10, 5, 3, 1), paper_scales(4), [[2.0]] * 4)
     boxes = torch.tensor([[0.31, 0.29, 0.72, 0.67], [0.31, 0.06, 0.73, 0.32]])  # face, cap
     targets = build_targets(anchors, [boxes], [torch.tensor([1, 2])])
     generator = torch.Generator().manual_seed(0)

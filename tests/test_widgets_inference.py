@@ -153,10 +153,10 @@ def test_view_keeps_what_detect_keeps(score_threshold, iou_threshold, class_agno
         torch.zeros(3, 8, 8), logits, offsets, anchors, GT_XYXY, GT_LABELS, **settings
     )
     for fast in (True, False):  # torchvision's NMS and the lesson's
-        (expected,) = detect(logits[None], offsets[None], anchors, fast=fast, **settings)
+        (expected,) = detect(anchors, logits[None], offsets[None], fast=fast, **settings)
         for got, want in zip(view.detections, expected, strict=True):
             torch.testing.assert_close(got, want)
-    steps = detect_steps(logits, offsets, anchors, **settings)
+    steps = detect_steps(anchors, logits, offsets, **settings)
     assert view.num_candidates == len(steps.candidates.scores) > 0
     assert view.num_suppressed == view.num_candidates - len(steps.kept)
     assert view.num_kept + view.num_beyond_top_k == len(steps.kept)
@@ -175,7 +175,7 @@ def test_view_counts_the_boxes_beyond_the_top_k():
 
 def test_found_is_a_loop_over_objects_and_boxes():
     anchors, logits, offsets = _random_outputs(seed=1)
-    (detections,) = detect(logits[None], offsets[None], anchors, 0.3, 0.45)
+    (detections,) = detect(anchors, logits[None], offsets[None], 0.3, 0.45)
     large = (detections.boxes[:, 2:] - detections.boxes[:, :2]).amin(dim=1) > 0.2
     boxes, classes = detections.boxes[large], detections.labels[large]
     # Objects on a kept box, next to one, on one but of another class, and a tiny one.

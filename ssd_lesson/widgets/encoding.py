@@ -54,7 +54,7 @@ OFFSET_NAMES = ("t_x", "t_y", "t_w", "t_h")
 ENCODING_KEY = (
     KeyEntry(ANCHOR_COLOR, "anchor (dotted)", ":", 2),
     KeyEntry(GROUND_TRUTH_COLOR, "ground truth (dashed)", "--", 2.5),
-    KeyEntry(PREDICTION_COLOR, "decode(sliders, anchor)", "-", 2),
+    KeyEntry(PREDICTION_COLOR, "decode(anchor, sliders)", "-", 2),
 )
 
 
@@ -74,8 +74,8 @@ class EncodingView(NamedTuple):
 
     pair: EncodingPair
     offsets: Tensor  # (4,) the sliders: t_x, t_y, t_w, t_h, plain units
-    target_offsets: Tensor  # (4,) encode(object, anchor), plain units
-    decoded_xyxy: Tensor  # (4,) decode(sliders, anchor)
+    target_offsets: Tensor  # (4,) encode(anchor, object), plain units
+    decoded_xyxy: Tensor  # (4,) decode(anchor, sliders)
     iou: float  # of the decoded box with the object
     landed: bool  # iou >= LANDED_IOU
 
@@ -114,8 +114,8 @@ def encoding_view(
         pair = pairs[pair]
     anchor = pair.anchor_xyxy[None]  # (1, 4)
     offsets = torch.tensor([[t_x, t_y, t_w, t_h]], dtype=torch.float32)  # (1, 4)
-    target = encode(pair.gt_xyxy[None], anchor, PLAIN_VARIANCES)  # (1, 4)
-    decoded = decode(offsets, anchor, PLAIN_VARIANCES)  # (1, 4)
+    target = encode(anchor, pair.gt_xyxy[None], PLAIN_VARIANCES)  # (1, 4)
+    decoded = decode(anchor, offsets, PLAIN_VARIANCES)  # (1, 4)
     iou = float(box_iou(decoded, pair.gt_xyxy[None])[0, 0])
     return EncodingView(pair, offsets[0], target[0], decoded[0], iou, iou >= LANDED_IOU)
 

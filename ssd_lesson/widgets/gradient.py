@@ -124,7 +124,7 @@ def gradient_view(prediction_shift: float = 0.5, gt_x: float = 0.45) -> Gradient
     gt, targets, best, _, _ = _gradient_scene(gt_x)
     result, box_offsets = _loss(gt_x, prediction_shift, with_gradient=True)
     anchors = loss_explorer_anchors()
-    predicted = decode(box_offsets.detach()[0, best][None], anchors[best][None], VARIANCES)
+    predicted = decode(anchors[best][None], box_offsets.detach()[0, best][None], VARIANCES)
     return GradientView(
         prediction_shift,
         gt_x,

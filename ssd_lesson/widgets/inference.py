@@ -97,9 +97,9 @@ def detection_view(
         raise ValueError(f"expected image as a tensor of shape (3, H, W), got {got}")
     # detect_steps checks the outputs and the settings, and says what is wrong.
     steps = detect_steps(
+        anchors_xyxy,
         class_logits,
         box_offsets,
-        anchors_xyxy,
         score_threshold=score_threshold,
         iou_threshold=iou_threshold,
         class_agnostic=class_agnostic,

@@ -55,7 +55,7 @@ CLASS_NAMES = ("background", *MINING_OBJECTS)
 def loss_explorer_anchors() -> Tensor:
     """The 540 anchors (xyxy fractions) of lesson 04's explorers."""
     scales = paper_scales(len(LOSS_MAP_SIZES))
-    return cxcywh_to_xyxy(make_anchors(LOSS_MAP_SIZES, scales, LOSS_ASPECT_RATIOS))
+    return make_anchors(LOSS_MAP_SIZES, scales, LOSS_ASPECT_RATIOS)
 
 
 @functools.cache

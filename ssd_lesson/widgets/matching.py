@@ -26,7 +26,7 @@ def explorer_anchors() -> Tensor:
 @functools.cache
 def _explorer_anchors() -> Tensor:
     scales = paper_scales(len(EXPLORER_MAP_SIZES), s_min=0.2, s_max=0.9)
-    return cxcywh_to_xyxy(make_anchors(EXPLORER_MAP_SIZES, scales, EXPLORER_ASPECT_RATIOS))
+    return make_anchors(EXPLORER_MAP_SIZES, scales, EXPLORER_ASPECT_RATIOS)
 
 
 class MatchingView(NamedTuple):
