@@ -24,6 +24,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ssd_lesson import checks
+from ssd_lesson.boxes import cxcywh_to_xyxy
+
 # The SSD paper spreads the scales of its feature maps evenly from S_MIN to S_MAX.
 S_MIN = 0.2
 S_MAX = 0.9
@@ -43,10 +46,7 @@ def paper_scales(num_maps: int, s_min: float = S_MIN, s_max: float = S_MAX) -> l
     Returns ``num_maps + 1`` numbers: the formula continued one step to k = m + 1, because the
     last map's extra square box ``sqrt(s_m * s_{m+1})`` needs a next scale.
     """
-    if not isinstance(num_maps, int) or num_maps < 1:
-        raise ValueError(f"expected num_maps as an integer >= 1, got {num_maps!r}")
-    if not 0 < s_min <= s_max:
-        raise ValueError(f"expected 0 < s_min <= s_max, got s_min={s_min}, s_max={s_max}")
+    num_maps, s_min, s_max = checks.paper_scales_inputs(num_maps, s_min, s_max)
     if num_maps == 1:
         return [s_min, s_max]
     step = (s_max - s_min) / (num_maps - 1)
@@ -55,7 +55,7 @@ def paper_scales(num_maps: int, s_min: float = S_MIN, s_max: float = S_MAX) -> l
 
 def anchors_per_location(aspect_ratios: Sequence[Sequence[float]]) -> list[int]:
     """Boxes per cell on each map: 2 squares + 2 per extra aspect ratio. Sizes a model's heads."""
-    return [2 + 2 * len(ratios) for ratios in _check_aspect_ratios(aspect_ratios)]
+    return [2 + 2 * len(ratios) for ratios in checks.aspect_ratios(aspect_ratios)]
 
 
 def make_anchors(
@@ -76,15 +76,10 @@ def make_anchors(
             where they are, so a box near the border may still stick out of the image.
 
     Returns:
-        Tensor[A, 4]: cxcywh, fractions of the image.
+        Tensor[A, 4]: xyxy, fractions of the image (the anchors are laid out as centres and
+        sizes, then turned into corners, the format every other function takes).
     """
-    sizes = _check_sizes(feature_map_sizes)
-    ratios = _check_aspect_ratios(aspect_ratios)
-    if len(ratios) != len(sizes):
-        raise ValueError(
-            f"expected one list of aspect ratios per feature map ({len(sizes)}), got {len(ratios)}"
-        )
-    scales = _check_scales(scales, len(sizes))
+    sizes, scales, ratios = checks.anchor_layout(feature_map_sizes, scales, aspect_ratios, clip)
     per_map = []
     for k, (rows, cols) in enumerate(sizes):
         centres = _cell_centres(rows, cols)  # (rows * cols, 2)
@@ -95,11 +90,11 @@ def make_anchors(
         cells, n = centres.shape[0], wh.shape[0]
         boxes = torch.cat((centres[:, None, :].expand(cells, n, 2), wh.expand(cells, n, 2)), dim=-1)
         per_map.append(boxes.reshape(-1, 4))
-    return torch.cat(per_map)
+    return cxcywh_to_xyxy(torch.cat(per_map))
 
 
 def ssd300_anchors(scales: Sequence[float] | None = None, clip: bool = True) -> Tensor:
-    """The 8732 anchors of SSD300 (cxcywh fractions); scales default to the paper's VOC setting."""
+    """The 8732 anchors of SSD300 (xyxy fractions); scales default to the paper's VOC setting."""
     if scales is None:
         scales = [SSD300_VOC_FIRST_SCALE] + paper_scales(len(SSD300_FEATURE_MAP_SIZES) - 1)
     return make_anchors(SSD300_FEATURE_MAP_SIZES, scales, SSD300_ASPECT_RATIOS, clip=clip)
@@ -121,71 +116,3 @@ def _box_sizes(s_k: float, s_next: float, ratios: Sequence[float]) -> Tensor:
         w, h = s_k * math.sqrt(r), s_k / math.sqrt(r)
         wh += [[w, h], [h, w]]
     return torch.tensor(wh, dtype=torch.float32)
-
-
-def _check_sizes(feature_map_sizes) -> list[tuple[int, int]]:
-    if not isinstance(feature_map_sizes, Sequence) or len(feature_map_sizes) == 0:
-        raise ValueError(
-            f"expected a non-empty list of feature map sizes such as [38, 19], "
-            f"got {feature_map_sizes!r}"
-        )
-    sizes = []
-    for size in feature_map_sizes:
-        try:
-            pair = (size, size) if isinstance(size, int) else tuple(size)
-        except TypeError:  # a float or None: not a size, and not a (rows, cols) pair either
-            pair = ()
-        if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
-            raise ValueError(
-                f"expected each feature map size as an integer >= 1 or (rows, cols), got {size!r}"
-            )
-        sizes.append(pair)
-    return sizes
-
-
-def _check_scales(scales, num_maps: int) -> list[float]:
-    scales = [float(s) for s in scales]
-    if len(scales) != num_maps + 1:
-        raise ValueError(
-            f"expected {num_maps + 1} scales for {num_maps} feature maps (one extra for the last "
-            f"map's extra square box), got {len(scales)}"
-        )
-    if not all(math.isfinite(s) and s > 0 for s in scales):
-        raise ValueError(f"expected scales > 0, as fractions of the image side, got {scales}")
-    if max(scales) > 10:
-        raise ValueError(
-            f"expected scales as fractions of the image side (around 0.1..1), got {scales}; "
-            "are these pixels?"
-        )
-    return scales
-
-
-def _check_aspect_ratios(aspect_ratios) -> list[list[float]]:
-    if not isinstance(aspect_ratios, Sequence) or isinstance(aspect_ratios, str):
-        raise ValueError(
-            f"expected one list of extra aspect ratios per feature map, such as [[2], [2, 3]], "
-            f"got {aspect_ratios!r}"
-        )
-    checked = []
-    for k, ratios in enumerate(aspect_ratios):
-        if isinstance(ratios, (int, float)):
-            raise ValueError(
-                f"expected a list of extra aspect ratios per feature map, got {ratios!r} for map "
-                f"{k}; write [[2], [2, 3]] rather than [2, 3]"
-            )
-        ratios = [float(r) for r in ratios]
-        for r in ratios:
-            if not (math.isfinite(r) and r > 0) or math.isclose(r, 1.0):
-                raise ValueError(
-                    f"expected extra aspect ratios > 0 and not 1 (the squares are always "
-                    f"included), got {r} for map {k}"
-                )
-        # r and 1/r give the same pair of boxes, so either repeat would duplicate anchors.
-        keys = [round(max(r, 1 / r), 9) for r in ratios]
-        if len(set(keys)) != len(keys):
-            raise ValueError(
-                f"expected each aspect ratio once per map (r already brings 1/r), got {ratios} "
-                f"for map {k}: that would make duplicate anchors"
-            )
-        checked.append(ratios)
-    return checked

@@ -33,21 +33,28 @@ DIVERGED = "training has probably diverged: try a lower learning rate"
 # Numbers
 
 
-def number(value, name: str, low: float = -math.inf, high: float = math.inf, *, low_open=False,
-           high_open=False) -> float:
+def number(
+    value,
+    name: str,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open=False,
+    high_open=False,
+) -> float:
     """A real number (int, float, NumPy scalar, 0-d tensor) in the interval, as a float."""
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     if isinstance(value, Tensor) and value.numel() == 1 and not value.dtype.is_complex:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"expected {name} as a number in {interval}, got {value!r}")
-    value = float(value)
-    inside = (low < value if low_open else low <= value) and (
-        value < high if high_open else value <= high
+    real = float(value)
+    inside = (low < real if low_open else low <= real) and (
+        real < high if high_open else real <= high
     )
-    if math.isnan(value) or not inside:
+    if math.isnan(real) or not inside:
         raise ValueError(f"expected {name} as a number in {interval}, got {value!r}")
-    return value
+    return real
 
 
 def integer(value, name: str, minimum: int = 0, *, optional: bool = False) -> int | None:
@@ -110,8 +117,9 @@ def shape(value: Tensor, name: str, expected: tuple, why: str = "") -> Tensor:
     return value
 
 
-def integer_labels(value, name: str, count: int | None = None, low: int = 1,
-                   high: int | None = None) -> Tensor:
+def integer_labels(
+    value, name: str, count: int | None = None, low: int = 1, high: int | None = None
+) -> Tensor:
     """Class labels (int64, 1-D): one per box when ``count`` is given, each in low..high."""
     value = tensor(value, name, "(N,)")
     if value.numel() == 0:
@@ -123,8 +131,13 @@ def integer_labels(value, name: str, count: int | None = None, low: int = 1,
         raise ValueError(f"expected {name} of shape {want}, got {tuple(value.shape)}")
     if value.numel() and (value.min() < low or (high is not None and value.max() > high)):
         classes = f"{low}..{high if high is not None else 'C'}"
-        hint = "; 0 is background: if your classes start at 0, add 1" if low == 1 else ""
-        raise ValueError(f"expected {name} in {classes}, got {value.tolist()}{hint}")
+        got = (
+            value.tolist() if value.numel() <= 10 else f"values from {value.min()} to {value.max()}"
+        )
+        hint = (
+            "0 is background: if your classes start at 0, add 1" if low == 1 else "0 = background"
+        )
+        raise ValueError(f"expected {name} in {classes}, got {got}; {hint}")
     return value.long()
 
 
@@ -132,8 +145,14 @@ def integer_labels(value, name: str, count: int | None = None, low: int = 1,
 # Boxes
 
 
-def boxes(value, name: str = "boxes", *, fractions: bool = True, positive_area: bool = False,
-          margin: float = FRACTION_MARGIN) -> Tensor:
+def boxes(
+    value,
+    name: str = "boxes",
+    *,
+    fractions: bool = True,
+    positive_area: bool = False,
+    margin: float = FRACTION_MARGIN,
+) -> Tensor:
     """Boxes in xyxy format as a float tensor (N, 4), checked.
 
     fractions: coordinates are fractions of the image, at most ``margin`` outside [0, 1]
@@ -176,8 +195,9 @@ def _blame_row(value: Tensor, name: str, fractions: bool, positive_area: bool, m
     bad = ~torch.isfinite(value).all(dim=1)
     if bad.any():
         row = int(torch.nonzero(bad)[0])
-        raise ValueError(f"expected finite {name}, got NaN or inf in row {row} = "
-                         f"{value[row].tolist()}")
+        raise ValueError(
+            f"expected finite {name}, got NaN or inf in row {row} = {value[row].tolist()}"
+        )
     sides = value[:, 2:] - value[:, :2]
     for wrong, problem in (
         ((sides < 0).any(dim=1), "in xyxy format with x2 >= x1 and y2 >= y1"),
@@ -186,8 +206,10 @@ def _blame_row(value: Tensor, name: str, fractions: bool, positive_area: bool, m
         if wrong.any():
             row = int(torch.nonzero(wrong)[0])
             hint = "is it in cxcywh format, or are two corners swapped?"
-            raise ValueError(f"expected {name} {problem}, got row {row} = {value[row].tolist()}; "
-                             f"{hint if 'xyxy' in problem else 'it has zero area'}")
+            raise ValueError(
+                f"expected {name} {problem}, got row {row} = {value[row].tolist()}; "
+                f"{hint if 'xyxy' in problem else 'it has zero area'}"
+            )
     if fractions:
         too_far = ((value < -margin) | (value > 1 + margin)).any(dim=1)
         row = int(torch.nonzero(too_far)[0])
@@ -195,5 +217,293 @@ def _blame_row(value: Tensor, name: str, fractions: bool, positive_area: bool, m
             hint = "these look like pixels: divide by the image width and height"
         else:
             hint = f"coordinates may lie at most {margin} outside [0, 1]: clip them to the image"
-        raise ValueError(f"expected {name} as fractions of the image (0..1), got row {row} = "
-                         f"{value[row].tolist()}; {hint}")
+        raise ValueError(
+            f"expected {name} as fractions of the image (0..1), got row {row} = "
+            f"{value[row].tolist()}; {hint}"
+        )
+
+
+def cxcywh(value, name: str = "boxes_cxcywh") -> Tensor:
+    """Boxes in cxcywh format as a float tensor (N, 4): finite, width and height >= 0."""
+    value = floating(value, name, "(N, 4)")
+    if value.numel() == 0:
+        value = value.reshape(0, 4)
+    shape(value, name, (None, 4), " in cxcywh format")
+    finite(value, name, "a box needs four real numbers")
+    if (value[:, 2:] < 0).any():
+        row = int(torch.nonzero((value[:, 2:] < 0).any(dim=1))[0])
+        raise ValueError(
+            f"expected {name} with width and height >= 0, got row {row} = "
+            f"{value[row].tolist()}; is it in xyxy format?"
+        )
+    return value
+
+
+def iou_inputs(boxes1, boxes2) -> tuple[Tensor, Tensor]:
+    """Two sets of xyxy boxes in one unit (fractions or pixels), in one floating dtype."""
+    boxes1 = boxes(boxes1, "boxes1", fractions=False)
+    boxes2 = boxes(boxes2, "boxes2", fractions=False)
+    dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
+    return boxes1.to(dtype), boxes2.to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Anchor layouts
+
+
+def paper_scales_inputs(num_maps, s_min, s_max) -> tuple[int, float, float]:
+    num_maps = integer(num_maps, "num_maps", 1)
+    s_min = number(s_min, "s_min", 0.0, 10.0, low_open=True)
+    s_max = number(s_max, "s_max", s_min, 10.0)
+    return num_maps, s_min, s_max
+
+
+def anchor_layout(feature_map_sizes, scales, ratios, clip) -> tuple[list, list, list]:
+    """make_anchors' inputs -> (sizes as (rows, cols) pairs, scales as floats, ratios)."""
+    flag(clip, "clip")
+    sizes = feature_map_sizes_list(feature_map_sizes)
+    ratios = aspect_ratios(ratios)
+    if len(ratios) != len(sizes):
+        raise ValueError(
+            f"expected one list of aspect ratios per feature map ({len(sizes)}), got {len(ratios)}"
+        )
+    return sizes, scale_list(scales, len(sizes)), ratios
+
+
+def feature_map_sizes_list(feature_map_sizes) -> list[tuple[int, int]]:
+    example = "such as [38, 19] or [(38, 38), (19, 19)]"
+    if isinstance(feature_map_sizes, (str, bytes)) or not _is_sequence(feature_map_sizes):
+        raise ValueError(
+            f"expected a list of feature map sizes {example}, got {feature_map_sizes!r}"
+        )
+    if len(feature_map_sizes) == 0:
+        raise ValueError(f"expected at least one feature map size {example}, got none")
+    sizes = []
+    for size in feature_map_sizes:
+        pair = (size, size) if isinstance(size, numbers.Integral) else size
+        if (
+            not _is_sequence(pair)
+            or len(pair) != 2
+            or not all(
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in pair
+            )
+        ):
+            raise ValueError(
+                f"expected each feature map size as an integer >= 1 or (rows, cols), got {size!r}"
+            )
+        sizes.append((int(pair[0]), int(pair[1])))
+    return sizes
+
+
+def scale_list(scales, num_maps: int) -> list[float]:
+    if isinstance(scales, (str, bytes)) or not _is_sequence(scales):
+        raise ValueError(
+            f"expected scales as a list of {num_maps + 1} numbers (fractions of the "
+            f"image side), got {scales!r}"
+        )
+    if len(scales) != num_maps + 1:
+        raise ValueError(
+            f"expected {num_maps + 1} scales for {num_maps} feature maps (one extra for the last "
+            f"map's extra square box), got {len(scales)}"
+        )
+    scales = [number(s, "each scale", 0.0, math.inf, low_open=True, high_open=True) for s in scales]
+    if max(scales) > 10:
+        raise ValueError(
+            f"expected scales as fractions of the image side (around 0.1..1), got {scales}; "
+            "are these pixels?"
+        )
+    return scales
+
+
+def aspect_ratios(value) -> list[list[float]]:
+    if isinstance(value, (str, bytes)) or not _is_sequence(value):
+        raise ValueError(
+            f"expected one list of extra aspect ratios per feature map, such as [[2], [2, 3]], "
+            f"got {value!r}"
+        )
+    checked = []
+    for k, ratios in enumerate(value):
+        if isinstance(ratios, (str, bytes)) or not _is_sequence(ratios):
+            raise ValueError(
+                f"expected a list of extra aspect ratios per feature map, got {ratios!r} for map "
+                f"{k}; write [[2], [2, 3]] rather than [2, 3]"
+            )
+        ratios = [
+            number(r, f"aspect ratios of map {k}", 0, math.inf, low_open=True, high_open=True)
+            for r in ratios
+        ]
+        if any(math.isclose(r, 1.0) for r in ratios):
+            raise ValueError(
+                f"expected extra aspect ratios other than 1 (the squares are always "
+                f"included), got {ratios} for map {k}"
+            )
+        # r and 1/r give the same pair of boxes, so either repeat would duplicate anchors.
+        keys = [round(max(r, 1 / r), 9) for r in ratios]
+        if len(set(keys)) != len(keys):
+            raise ValueError(
+                f"expected each aspect ratio once per map (r already brings 1/r), got {ratios} "
+                f"for map {k}: that would make duplicate anchors"
+            )
+        checked.append(ratios)
+    return checked
+
+
+def _is_sequence(value) -> bool:
+    try:
+        len(value)
+        iter(value)
+    except TypeError:
+        return False
+    return not isinstance(value, Tensor) or value.ndim > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching and encoding
+
+
+def match_inputs(anchors_, gt_boxes, iou_threshold) -> tuple[Tensor, Tensor, float]:
+    """match_anchors' inputs: anchors, ground truth on the anchors' device, the threshold."""
+    iou_threshold = fraction(iou_threshold, "iou_threshold")
+    anchors_ = anchors(anchors_)
+    return anchors_, ground_truth(gt_boxes).to(anchors_), iou_threshold
+
+
+def variances(value) -> tuple[float, float]:
+    """Two divisors (centre, size) in (0, 1], such as (0.1, 0.2)."""
+    # torchvision's BoxCoder weights (10, 10, 5, 5) are their inverses. Far above 1, decode
+    # would overflow to NaN.
+    message = (
+        f"expected variances as two numbers (centre, size) in (0, 1], such as (0.1, 0.2), got "
+        f"{value!r}; torchvision's BoxCoder weights (10, 10, 5, 5) are 1 / variances"
+    )
+    if isinstance(value, (str, bytes)) or not _is_sequence(value) or len(value) != 2:
+        raise ValueError(message)
+    try:
+        return tuple(fraction(v, "variances") for v in value)
+    except ValueError as err:
+        raise ValueError(message) from err
+
+
+def encode_inputs(anchors_, gt_boxes, variances_) -> tuple[Tensor, Tensor, tuple[float, float]]:
+    anchors_ = boxes(anchors_, "anchors", positive_area=True)
+    gt = ground_truth(gt_boxes).to(anchors_.device)
+    if gt.shape != anchors_.shape:
+        raise ValueError(
+            f"expected one ground-truth box per anchor, got anchors of shape "
+            f"{tuple(anchors_.shape)} and gt_boxes of shape {tuple(gt.shape)}"
+        )
+    dtype = torch.promote_types(anchors_.dtype, gt.dtype)
+    return anchors_.to(dtype), gt.to(dtype), variances(variances_)
+
+
+def decode_inputs(anchors_, offsets, variances_) -> tuple[Tensor, Tensor, tuple[float, float]]:
+    anchors_ = boxes(anchors_, "anchors", positive_area=True)
+    offsets = floating(offsets, "offsets", "(A, 4)")
+    if offsets.ndim not in (2, 3) or offsets.shape[-2:] != (len(anchors_), 4):
+        raise ValueError(
+            f"expected offsets of shape ({len(anchors_)}, 4) or (B, {len(anchors_)}, 4), one row "
+            f"per anchor, got {tuple(offsets.shape)}"
+        )
+    finite(offsets, "offsets", "if they come from the network, " + DIVERGED)
+    return anchors_.to(offsets), offsets, variances(variances_)
+
+
+def batch_targets_inputs(anchors_, gt_boxes_list, gt_labels_list) -> tuple[Tensor, list, list]:
+    """A batch's anchors, boxes and labels: lists of one (G_i, 4) and one (G_i,) per image."""
+    anchors_ = anchors(anchors_)
+    for name, value in (("gt_boxes_list", gt_boxes_list), ("gt_labels_list", gt_labels_list)):
+        if isinstance(value, (str, bytes)) or not _is_sequence(value):
+            raise ValueError(
+                f"expected {name} as a list with one tensor per image, got {type(value).__name__}"
+            )
+    if len(gt_boxes_list) != len(gt_labels_list):
+        raise ValueError(
+            f"expected one labels tensor per image, got {len(gt_boxes_list)} box tensors and "
+            f"{len(gt_labels_list)} label tensors"
+        )
+    gt_boxes_list = [ground_truth(b).to(anchors_) for b in gt_boxes_list]
+    gt_labels_list = [
+        integer_labels(lab, "gt_labels", count=len(b))
+        for b, lab in zip(gt_boxes_list, gt_labels_list)
+    ]
+    return anchors_, gt_boxes_list, gt_labels_list
+
+
+def padded_match_inputs(anchors_, gt_boxes, gt_mask, iou_threshold):
+    iou_threshold = fraction(iou_threshold, "iou_threshold")
+    anchors_ = anchors(anchors_)
+    gt_boxes = floating(gt_boxes, "gt_boxes", "(B, G, 4)").to(anchors_)
+    gt_mask = tensor(gt_mask, "gt_mask", "(B, G)").to(anchors_.device)
+    shape(gt_boxes, "gt_boxes", (None, None, 4))
+    if gt_mask.dtype != torch.bool or gt_mask.shape != gt_boxes.shape[:2]:
+        raise ValueError(
+            f"expected gt_mask as a bool tensor of shape {tuple(gt_boxes.shape[:2])}, "
+            f"got {gt_mask.dtype} of shape {tuple(gt_mask.shape)}"
+        )
+    ground_truth(gt_boxes[gt_mask])
+    return anchors_, gt_boxes, gt_mask, iou_threshold
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss
+
+
+def loss_inputs(class_logits, box_offsets, target_labels, target_offsets) -> None:
+    """ssd_loss's four tensors: shapes that agree, labels in range, everything finite."""
+    for name, value in (
+        ("class_logits", class_logits),
+        ("box_offsets", box_offsets),
+        ("target_labels", target_labels),
+        ("target_offsets", target_offsets),
+    ):
+        if not isinstance(value, Tensor):
+            raise ValueError(f"expected {name} as a tensor, got {type(value).__name__}")
+    if class_logits.ndim != 3 or class_logits.shape[-1] < 2:
+        raise ValueError(
+            f"expected class_logits of shape (B, A, C+1) with C+1 >= 2 (background + classes), "
+            f"got {tuple(class_logits.shape)}"
+        )
+    batch, num_anchors, num_scores = class_logits.shape
+    why = f" to match class_logits {tuple(class_logits.shape)}"
+    shape(box_offsets, "box_offsets", (batch, num_anchors, 4), why)
+    shape(target_offsets, "target_offsets", (batch, num_anchors, 4), why)
+    integer_labels(target_labels.reshape(-1), "target_labels", low=0, high=num_scores - 1)
+    shape(target_labels, "target_labels", (batch, num_anchors), why)
+    for name, value in (
+        ("class_logits", class_logits),
+        ("box_offsets", box_offsets),
+        ("target_offsets", target_offsets),
+    ):
+        if not value.is_floating_point():
+            raise ValueError(f"expected floating-point {name}, got dtype {value.dtype}")
+    if target_offsets.requires_grad:
+        raise ValueError(
+            "expected target_offsets without gradient: targets are fixed answers, not "
+            "predictions; build them with build_targets or call .detach()"
+        )
+    finite(class_logits, "class_logits")
+    finite(box_offsets, "box_offsets")
+    finite(
+        target_offsets,
+        "target_offsets",
+        "is a ground-truth box degenerate (zero width or height, or x1 > x2)?",
+    )
+
+
+def mining_inputs(anchor_loss, positives, neg_pos_ratio, min_negatives) -> tuple[float, int]:
+    """hard_negatives' inputs: (B, A) losses and positives; the ratio and the minimum."""
+    for name, value in (("anchor_loss", anchor_loss), ("positives", positives)):
+        if not isinstance(value, Tensor) or value.ndim != 2:
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"expected {name} as a tensor of shape (B, A), got {got}")
+    if positives.dtype != torch.bool or positives.shape != anchor_loss.shape:
+        raise ValueError(
+            f"expected positives as a bool tensor of shape "
+            f"{tuple(anchor_loss.shape)}, like anchor_loss, got {positives.dtype} "
+            f"of shape {tuple(positives.shape)}"
+        )
+    if not anchor_loss.is_floating_point():
+        raise ValueError(f"expected floating-point anchor_loss, got dtype {anchor_loss.dtype}")
+    finite(anchor_loss, "anchor_loss")
+    ratio = number(neg_pos_ratio, "neg_pos_ratio", 0.0, math.inf, high_open=True)
+    return ratio, integer(min_negatives, "min_negatives", 0)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ssd_lesson import checks
 from ssd_lesson.matching import BACKGROUND_CLASS
 
 # The paper: "we sort them using the highest confidence loss for each default box and pick the
@@ -79,7 +80,7 @@ def ssd_loss(
     Returns:
         LossResult; ``total`` is what training minimises.
     """
-    _check(class_logits, box_offsets, target_labels, target_offsets, neg_pos_ratio, min_negatives)
+    checks.loss_inputs(class_logits, box_offsets, target_labels, target_offsets)
     positives = target_labels > BACKGROUND_CLASS  # (B, A)
     num_positives = int(positives.sum())
     n = max(1, num_positives)  # N = 0 would divide by zero
@@ -94,11 +95,6 @@ def ssd_loss(
     anchor_loss = F.cross_entropy(
         class_logits.reshape(-1, num_classes), target_labels.reshape(-1).long(), reduction="none"
     ).view_as(target_labels)  # (B, A)
-    if not torch.isfinite(anchor_loss).all():  # cheaper than checking all B x A x (C+1) logits
-        raise ValueError(
-            "expected finite class_logits, got NaN or inf; training has probably diverged "
-            "(is the learning rate too high?)"
-        )
     mined = hard_negatives(anchor_loss.detach(), positives, neg_pos_ratio, min_negatives)
     classification = anchor_loss[positives | mined].sum()
 
@@ -118,83 +114,28 @@ def hard_negatives(
 ) -> Tensor:
     """Per image, the negatives with the highest loss: a (B, A) bool mask.
 
-    Image b gets ``min(max(neg_pos_ratio × positives_b, min_negatives), negatives_b)`` of them;
-    a positive is never chosen. Among negatives with exactly equal loss, which ones are chosen
-    is unspecified (the loss is the same either way).
+    Args:
+        anchor_loss (Tensor[B, A]): every anchor's classification loss.
+        positives (Tensor[B, A], bool): anchors matched to an object.
+        neg_pos_ratio: at most this many negatives per positive (paper: 3).
+        min_negatives: at least this many per image, if it has them (default 0).
+
+    Image b gets ``min(max(floor(neg_pos_ratio × positives_b), min_negatives), negatives_b)``
+    of them; a positive is never chosen. Among negatives with exactly equal loss, which ones are
+    chosen is unspecified (the loss is the same either way).
     """
-    num_pos = positives.sum(dim=1)  # (B,)
-    num_neg = positives.shape[1] - num_pos
-    # float64, like Python: in float32, 100 × 0.29 rounds up to 29 instead of 28.99...
-    quota = (num_pos.double() * neg_pos_ratio).floor().clamp(min=min_negatives)
-    quota = torch.minimum(quota, num_neg).long()  # (B,); capped before .long(), which overflows
-    most = int(quota.max()) if quota.numel() else 0
-    mined = torch.zeros_like(positives)
-    if most == 0:
-        return mined
-    # Positives get -inf so they come last; only the first `quota` of each row are kept, and the
-    # quota never exceeds the number of negatives, so a positive is never kept. topk finds the
-    # `most` largest without sorting the whole row.
-    negative_loss = anchor_loss.masked_fill(positives, float("-inf"))
-    _, hardest = negative_loss.topk(most, dim=1)  # (B, most), highest loss first
-    keep = torch.arange(most, device=quota.device) < quota[:, None]  # (B, most)
-    return mined.scatter_(1, hardest, keep)
-
-
-def _check(logits, offsets, labels, target_offsets, neg_pos_ratio, min_negatives) -> None:
-    for name, value in (
-        ("class_logits", logits),
-        ("box_offsets", offsets),
-        ("target_labels", labels),
-        ("target_offsets", target_offsets),
-    ):
-        if not isinstance(value, Tensor):
-            raise ValueError(f"expected {name} as a tensor, got {type(value).__name__}")
-    if logits.ndim != 3 or logits.shape[-1] < 2:
-        raise ValueError(
-            f"expected class_logits of shape (B, A, C+1) with C+1 >= 2 (background + classes), "
-            f"got {tuple(logits.shape)}"
-        )
-    if not logits.is_floating_point():
-        raise ValueError(f"expected floating-point class_logits, got dtype {logits.dtype}")
-    batch, anchors, num_classes = logits.shape
-    expected = {
-        "box_offsets": (offsets, (batch, anchors, 4)),
-        "target_labels": (labels, (batch, anchors)),
-        "target_offsets": (target_offsets, (batch, anchors, 4)),
-    }
-    for name, (value, shape) in expected.items():
-        if tuple(value.shape) != shape:
-            raise ValueError(
-                f"expected {name} of shape {shape} to match class_logits "
-                f"{tuple(logits.shape)}, got {tuple(value.shape)}"
-            )
-    if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(f"expected integer target_labels, got dtype {labels.dtype}")
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"expected target_labels in 0..{num_classes - 1} (0 = background) for "
-            f"{num_classes} class scores, got values from {int(labels.min())} to "
-            f"{int(labels.max())}"
-        )
-    if target_offsets.requires_grad:
-        raise ValueError(
-            "expected target_offsets without gradient: targets are fixed answers, not "
-            "predictions; build them with build_targets or call .detach()"
-        )
-    # class_logits are checked through their cross-entropy, in ssd_loss.
-    if not torch.isfinite(offsets).all():
-        raise ValueError(
-            "expected finite box_offsets, got NaN or inf; training has probably diverged "
-            "(is the learning rate too high?)"
-        )
-    if not torch.isfinite(target_offsets).all():
-        raise ValueError(
-            "expected finite target_offsets, got NaN or inf; is a ground-truth box degenerate "
-            "(zero width or height, or x1 > x2)?"
-        )
-    if isinstance(neg_pos_ratio, bool) or not isinstance(neg_pos_ratio, (int, float)):
-        raise ValueError(f"expected neg_pos_ratio as a number >= 0, got {neg_pos_ratio!r}")
-    if not 0 <= neg_pos_ratio < float("inf"):
-        raise ValueError(f"expected neg_pos_ratio as a number >= 0, got {neg_pos_ratio!r}")
-    if isinstance(min_negatives, bool) or not isinstance(min_negatives, int) or min_negatives < 0:
-        raise ValueError(f"expected min_negatives as an integer >= 0, got {min_negatives!r}")
+    neg_pos_ratio, min_negatives = checks.mining_inputs(
+        anchor_loss, positives, neg_pos_ratio, min_negatives
+    )
+    # 1) How many negatives each image keeps: neg_pos_ratio per positive, at least
+    #    min_negatives, at most all it has. (In float64, like Python: in float32, 100 × 0.29
+    #    rounds up to 29 instead of 28.99..., one negative too many.)
+    num_positives = positives.sum(dim=1, keepdim=True)  # (B, 1)
+    quota = (num_positives.double() * neg_pos_ratio).floor().clamp(min=min_negatives)
+    quota = torch.minimum(quota, positives.shape[1] - num_positives)  # (B, 1)
+    # 2) Rank each image's anchors by loss, hardest first; positives get -inf, so they come last.
+    negative_loss = anchor_loss.masked_fill(positives, float("-inf"))  # (B, A)
+    order = negative_loss.argsort(dim=1, descending=True)  # (B, A): anchor indices, hardest first
+    rank = order.argsort(dim=1)  # (B, A): each anchor's place in that order, 0 = hardest
+    # 3) Keep the first `quota` of each image.
+    return rank < quota
