@@ -111,7 +111,9 @@ def finite(value: Tensor, name: str, hint: str = DIVERGED) -> Tensor:
 def shape(value: Tensor, name: str, expected: tuple, why: str = "") -> Tensor:
     """Raise unless ``value.shape == expected`` (None in ``expected`` matches any size)."""
     got = tuple(value.shape)
-    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+    if len(got) != len(expected) or any(
+        e is not None and e != g for e, g in zip(expected, got, strict=False)
+    ):
         want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
         raise ValueError(f"expected {name} of shape {want}{why}, got {got}")
     return value
@@ -424,7 +426,7 @@ def batch_targets_inputs(anchors_, gt_boxes_list, gt_labels_list) -> tuple[Tenso
     gt_boxes_list = [ground_truth(b).to(anchors_) for b in gt_boxes_list]
     gt_labels_list = [
         integer_labels(lab, "gt_labels", count=len(b))
-        for b, lab in zip(gt_boxes_list, gt_labels_list)
+        for b, lab in zip(gt_boxes_list, gt_labels_list, strict=True)
     ]
     return anchors_, gt_boxes_list, gt_labels_list
 
