@@ -114,7 +114,7 @@ def shape(value: Tensor, name: str, expected: tuple, why: str = "") -> Tensor:
     if len(got) != len(expected) or any(
         e is not None and e != g for e, g in zip(expected, got, strict=False)
     ):
-        want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        want = str(tuple("*" if e is None else e for e in expected)).replace("'", "")
         raise ValueError(f"expected {name} of shape {want}{why}, got {got}")
     return value
 
@@ -509,3 +509,121 @@ def mining_inputs(anchor_loss, positives, neg_pos_ratio, min_negatives) -> tuple
     finite(anchor_loss, "anchor_loss")
     ratio = number(neg_pos_ratio, "neg_pos_ratio", 0.0, math.inf, high_open=True)
     return ratio, integer(min_negatives, "min_negatives", 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+
+
+def nms_inputs(boxes_, scores, iou_threshold) -> tuple[Tensor, Tensor, float]:
+    """Boxes (N, 4) xyxy in any unit, one finite score per box, a threshold in [0, 1]."""
+    boxes_ = boxes(boxes_, "boxes", fractions=False)
+    scores = floating(scores, "scores", "(N,)")
+    if scores.numel() == 0:
+        scores = scores.reshape(0)
+    shape(scores, "scores", (len(boxes_),), ", one per box")
+    finite(scores, "scores", "a score must be a real number")
+    return boxes_, scores.to(boxes_.device), number(iou_threshold, "iou_threshold", 0.0, 1.0)
+
+
+def batched_nms_inputs(boxes_, scores, class_ids, iou_threshold):
+    boxes_, scores, iou_threshold = nms_inputs(boxes_, scores, iou_threshold)
+    class_ids = integer_labels(class_ids, "class_ids", count=len(boxes_), low=-(2**62))
+    return boxes_, scores, class_ids.to(boxes_.device), iou_threshold
+
+
+def _outputs(class_logits, box_offsets, batch: bool) -> tuple[Tensor, Tensor]:
+    dims, logits_shape, offsets_shape = (
+        (3, "(B, A, C+1)", "(B, A, 4)") if batch else (2, "(A, C+1)", "(A, 4)")
+    )
+    for name, value, want in (
+        ("class_logits", class_logits, logits_shape),
+        ("box_offsets", box_offsets, offsets_shape),
+    ):
+        if not isinstance(value, Tensor) or value.ndim != dims:
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            hint = "" if batch else "; for a batch use detect"
+            raise ValueError(f"expected {name} of shape {want}, got {got}{hint}")
+        if not value.is_floating_point():
+            raise ValueError(f"expected floating-point {name}, got dtype {value.dtype}")
+    if class_logits.shape[-1] < 2:
+        raise ValueError(
+            f"expected class_logits of shape {logits_shape} with C+1 >= 2 "
+            f"(background + classes), got {tuple(class_logits.shape)}"
+        )
+    shape(
+        box_offsets,
+        "box_offsets",
+        (*class_logits.shape[:-1], 4),
+        f" to match class_logits {tuple(class_logits.shape)}",
+    )
+    finite(class_logits, "class_logits")
+    finite(box_offsets, "box_offsets")
+    # Half precision is fine on a GPU, but the CPU's NMS works in float32 and up.
+    if class_logits.dtype in (torch.float16, torch.bfloat16):
+        class_logits, box_offsets = class_logits.float(), box_offsets.float()
+    return class_logits, box_offsets
+
+
+def batch_outputs(class_logits, box_offsets) -> tuple[Tensor, Tensor]:
+    """A network's outputs for a batch: class_logits (B, A, C+1), box_offsets (B, A, 4)."""
+    return _outputs(class_logits, box_offsets, batch=True)
+
+
+def image_outputs(
+    class_logits,
+    box_offsets,
+    score_threshold,
+    iou_threshold,
+    top_k,
+    class_agnostic,
+    fast,
+    candidates_per_class,
+) -> tuple[Tensor, Tensor]:
+    """One image's outputs, (A, C+1) and (A, 4), and detect's settings."""
+    # score_threshold = 1 would drop everything: no probability is above 1.
+    number(score_threshold, "score_threshold", 0.0, 1.0, high_open=True)
+    number(iou_threshold, "iou_threshold", 0.0, 1.0)
+    integer(top_k, "top_k", 1)
+    integer(candidates_per_class, "candidates_per_class", 1, optional=True)
+    flag(class_agnostic, "class_agnostic")
+    flag(fast, "fast")
+    class_logits, box_offsets = _outputs(class_logits, box_offsets, batch=False)
+    return class_logits, box_offsets.to(class_logits.dtype)
+
+
+# --- training, model, checkpoints, data
+# Images are fractions of full brightness; a little outside [0, 1] is rounding or augmentation,
+# beyond this margin they are in another unit (0..255) or normalised.
+IMAGE_MARGIN = 0.5
+
+
+def images(value, size: int, dtype: torch.dtype = torch.float32, name: str = "images") -> Tensor:
+    """A batch (B, 3, size, size) of ``dtype`` with values in [0, 1], checked with one reduction."""
+    if not isinstance(value, Tensor):
+        raise ValueError(f"expected {name} as a tensor (B, 3, {size}, {size}), got "
+                         f"{type(value).__name__}")
+    if value.ndim != 4 or value.shape[1] != 3 or tuple(value.shape[-2:]) != (size, size):
+        raise ValueError(f"expected {name} of shape (B, 3, {size}, {size}), got "
+                         f"{tuple(value.shape)}")
+    if value.dtype != dtype:
+        hint = "divide by 255" if not value.is_floating_point() else f"use .to({dtype})"
+        raise ValueError(f"expected {name} as {dtype} in [0, 1] (the model's dtype), got "
+                         f"{value.dtype}; {hint}")
+    if value.numel():
+        low, high = torch.stack(torch.aminmax(value.detach())).tolist()
+        if not (-IMAGE_MARGIN <= low and high <= 1 + IMAGE_MARGIN):  # NaN fails too
+            hint = "divide by 255" if high > 1 + IMAGE_MARGIN else "do not normalise them"
+            raise ValueError(f"expected {name} in [0, 1], got values from {low:g} to {high:g}; "
+                             f"{hint}")
+    return value
+
+
+def dataset(value, name: str) -> object:
+    """A map-style dataset with at least one item: it has ``len`` and ``[index]``."""
+    if not (hasattr(value, "__len__") and hasattr(value, "__getitem__")) or isinstance(value, str):
+        raise ValueError(f"expected {name} as a dataset of (image, target) items, got "
+                         f"{type(value).__name__}")
+    if len(value) == 0:
+        raise ValueError(f"expected {name} with at least one image, got 0")
+    return value

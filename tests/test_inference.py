@@ -18,7 +18,6 @@ from ssd_lesson.inference import (
     TOP_K,
     Detections,
     DetectionSteps,
-    _threshold_below,
     batched_nms,
     detect,
     detect_steps,
@@ -120,20 +119,6 @@ def test_nms_compares_like_torchvision_when_the_threshold_rounds_up_in_float32()
     scores = torch.tensor([0.9, 0.8])
     assert torchvision.ops.nms(boxes, scores, 0.1).tolist() == [0]
     assert nms(boxes, scores, 0.1).tolist() == [0]
-
-
-@pytest.mark.parametrize("threshold", [0.1, 0.3, 0.45, 0.5, 0.55, 1 / 3, 0.0, 1.0])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_threshold_below_agrees_with_float64_comparison(threshold, dtype):
-    # For the numbers of `dtype` around the threshold, "x > rounded" must equal "x > threshold"
-    # computed exactly (Python floats are float64, which holds every float32 exactly).
-    rounded = _threshold_below(threshold, dtype)
-    x = torch.tensor(threshold, dtype=dtype)
-    for _ in range(3):
-        x = torch.nextafter(x, torch.tensor(-1.0, dtype=dtype))
-    for _ in range(7):
-        assert bool(x > rounded) == (x.item() > threshold)
-        x = torch.nextafter(x, torch.tensor(2.0, dtype=dtype))
 
 
 def test_nms_empty_and_single_box():
@@ -387,14 +372,14 @@ def message(text):
 @pytest.mark.parametrize(
     ("boxes", "scores", "threshold", "expected"),
     [
-        (torch.zeros(3, 5), torch.zeros(3), 0.5, "expected boxes of shape (N, 4), got (3, 5)"),
-        (ROW, torch.zeros(2), 0.5, "expected scores of shape (3,), one per box, got (2,)"),
+        (torch.zeros(3, 5), torch.zeros(3), 0.5, "boxes of shape (*, 4) in xyxy format"),
+        (ROW, torch.zeros(2), 0.5, "scores of shape (3,), one per box"),
         (ROW, torch.tensor([0.1, float("nan"), 0.2]), 0.5, "expected finite scores"),
         (ROW[:, [2, 1, 0, 3]], torch.zeros(3), 0.5, "x2 >= x1"),
-        (ROW, torch.zeros(3), 1.5, "expected iou_threshold as a number in [0, 1], got 1.5"),
-        (ROW, torch.zeros(3), -0.1, "in [0, 1], got -0.1"),
-        (ROW, torch.zeros(3), "0.5", "got '0.5'"),
-        (ROW, torch.zeros(3), True, "got True"),
+        (ROW, torch.zeros(3), 1.5, "iou_threshold as a number in [0, 1]"),
+        (ROW, torch.zeros(3), -0.1, "iou_threshold as a number in [0, 1]"),
+        (ROW, torch.zeros(3), "0.5", "iou_threshold as a number"),
+        (ROW, torch.zeros(3), True, "iou_threshold as a number"),
     ],
 )
 def test_nms_rejects_bad_input(boxes, scores, threshold, expected):
@@ -407,9 +392,9 @@ def test_nms_rejects_bad_input(boxes, scores, threshold, expected):
 @pytest.mark.parametrize(
     ("class_ids", "expected"),
     [
-        (torch.zeros(3), "expected integer class_ids, got dtype torch.float32"),
-        (torch.zeros(2, dtype=torch.long), "expected class_ids of shape (3,), one per box"),
-        (torch.zeros(3, dtype=torch.bool), "expected integer class_ids"),
+        (torch.zeros(3), "integer class_ids"),
+        (torch.zeros(2, dtype=torch.long), "class_ids of shape (3,)"),
+        (torch.zeros(3, dtype=torch.bool), "integer class_ids"),
     ],
 )
 def test_batched_nms_rejects_bad_class_ids(class_ids, expected):
@@ -419,30 +404,30 @@ def test_batched_nms_rejects_bad_class_ids(class_ids, expected):
 
 def good_outputs():
     logits, offsets, anchors = hand_outputs()
-    return {"class_logits": logits, "box_offsets": offsets, "anchors_xyxy": anchors}
+    return {"class_logits": logits, "box_offsets": offsets, "anchors": anchors}
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"class_logits": torch.zeros(3, 3)}, "expected class_logits of shape (B, A, C+1)"),
-        ({"class_logits": torch.zeros(1, 3, 1)}, "at least one class, got (1, 3, 1)"),
+        ({"class_logits": torch.zeros(3, 3)}, "class_logits of shape (B, A, C+1)"),
+        ({"class_logits": torch.zeros(1, 3, 1)}, "C+1 >= 2"),
         ({"class_logits": torch.zeros(1, 3, 3, dtype=torch.long)}, "floating-point class_logits"),
         ({"class_logits": torch.full((1, 3, 3), float("nan"))}, "expected finite class_logits"),
-        ({"class_logits": [[[0.0, 1.0]]]}, "expected class_logits as a tensor, got list"),
-        ({"box_offsets": torch.zeros(1, 2, 4)}, "expected box_offsets of shape (1, 3, 4)"),
-        ({"box_offsets": torch.full((1, 3, 4), float("inf"))}, "expected finite offsets"),
-        ({"anchors_xyxy": ROW[:2]}, "expected offsets of shape (2, 4) or (B, 2, 4)"),
-        ({"score_threshold": 1.0}, "expected score_threshold as a number in [0, 1), got 1.0"),
-        ({"score_threshold": -0.01}, "expected score_threshold as a number in [0, 1)"),
-        ({"iou_threshold": 2}, "expected iou_threshold as a number in [0, 1], got 2"),
-        ({"top_k": 0}, "expected top_k as an integer >= 1, got 0"),
-        ({"top_k": 2.5}, "expected top_k as an integer >= 1, got 2.5"),
-        ({"top_k": True}, "expected top_k as an integer >= 1, got True"),
-        ({"candidates_per_class": 0}, "expected candidates_per_class as an integer >= 1 or None"),
-        ({"fast": "yes"}, "expected fast as True or False, got 'yes'"),
-        ({"class_agnostic": 1}, "expected class_agnostic as True or False, got 1"),
-        ({"variances": (10.0, 5.0)}, "expected variances as two numbers (centre, size) in (0, 1]"),
+        ({"class_logits": [[[0.0, 1.0]]]}, "class_logits of shape (B, A, C+1)"),
+        ({"box_offsets": torch.zeros(1, 2, 4)}, "box_offsets of shape (1, 3, 4)"),
+        ({"box_offsets": torch.full((1, 3, 4), float("inf"))}, "finite box_offsets"),
+        ({"anchors": ROW[:2]}, "offsets of shape (2, 4)"),
+        ({"score_threshold": 1.0}, "score_threshold as a number in [0, 1)"),
+        ({"score_threshold": -0.01}, "score_threshold as a number in [0, 1)"),
+        ({"iou_threshold": 2}, "iou_threshold as a number in [0, 1]"),
+        ({"top_k": 0}, "top_k as an integer >= 1"),
+        ({"top_k": 2.5}, "top_k as an integer >= 1"),
+        ({"top_k": True}, "top_k as an integer >= 1"),
+        ({"candidates_per_class": 0}, "candidates_per_class as an integer >= 1"),
+        ({"fast": "yes"}, "fast as True or False"),
+        ({"class_agnostic": 1}, "class_agnostic as True or False"),
+        ({"variances": (10.0, 5.0)}, "variances as two numbers"),
     ],
 )
 def test_detect_rejects_bad_input(change, expected):
@@ -453,11 +438,11 @@ def test_detect_rejects_bad_input(change, expected):
 
 def test_detect_steps_wants_one_image():
     logits, offsets, anchors = hand_outputs()
-    with pytest.raises(ValueError, match=message("expected class_logits of one image, shape")):
+    with pytest.raises(ValueError, match=message("class_logits of shape (A, C+1)")):
         detect_steps(anchors, logits, offsets)
-    with pytest.raises(ValueError, match=message("expected box_offsets of one image")):
+    with pytest.raises(ValueError, match=message("box_offsets of shape (A, 4)")):
         detect_steps(anchors, logits[0], offsets)
-    with pytest.raises(ValueError, match=message("expected top_k as an integer >= 1")):
+    with pytest.raises(ValueError, match=message("top_k as an integer >= 1")):
         detect_steps(anchors, logits[0], offsets[0], top_k=0)
     with pytest.raises(TypeError, match="top_kk"):  # a misspelt setting is not ignored
         detect_steps(anchors, logits[0], offsets[0], top_kk=5)
