@@ -19,7 +19,7 @@ from ssd_lesson.anchors import (
     paper_scales,
     ssd300_anchors,
 )
-from ssd_lesson.boxes import cxcywh_to_xyxy
+from ssd_lesson.boxes import xyxy_to_cxcywh
 
 SQRT2 = math.sqrt(2)
 VOC_SCALES = [0.1, 0.2, 0.375, 0.55, 0.725, 0.9, 1.075]
@@ -36,6 +36,11 @@ def torchvision_anchors(sizes, scales, aspect_ratios, clip, image_hw=(300, 300))
     maps = [torch.zeros(1, 1, *((s, s) if isinstance(s, int) else s)) for s in sizes]
     (boxes_px,) = generator(images, maps)
     return boxes_px / torch.tensor([width, height, width, height], dtype=boxes_px.dtype)
+
+
+def make_anchors_cxcywh(*args, **kwargs):
+    """make_anchors' xyxy boxes as (cx, cy, w, h), to inspect centres and sizes."""
+    return xyxy_to_cxcywh(make_anchors(*args, **kwargs))
 
 
 def hand_loop_anchors(sizes, scales, aspect_ratios, clip):
@@ -82,13 +87,13 @@ def test_paper_scales_custom_range_and_single_map():
 
 @pytest.mark.parametrize("num_maps", [0, -1, 2.0, "3", None])
 def test_paper_scales_rejects_bad_num_maps(num_maps):
-    with pytest.raises(ValueError, match="num_maps as an integer >= 1"):
+    with pytest.raises(ValueError, match="num_maps"):
         paper_scales(num_maps)
 
 
 @pytest.mark.parametrize("s_min, s_max", [(0.9, 0.2), (0.0, 0.9), (-0.1, 0.9)])
 def test_paper_scales_rejects_bad_range(s_min, s_max):
-    with pytest.raises(ValueError, match="0 < s_min <= s_max"):
+    with pytest.raises(ValueError, match="s_min|s_max"):
         paper_scales(4, s_min=s_min, s_max=s_max)
 
 
@@ -116,6 +121,7 @@ def test_ssd300_default_scales_are_the_voc_setting():
     anchors = ssd300_anchors()
     assert_close(anchors, make_anchors(SSD300_FEATURE_MAP_SIZES, VOC_SCALES, SSD300_ASPECT_RATIOS))
     # The very first anchor: the small square of conv4_3's top-left cell.
+    anchors = xyxy_to_cxcywh(anchors)
     assert_close(anchors[0], torch.tensor([0.5 / 38, 0.5 / 38, 0.1, 0.1]))
     # The last four: the 1 x 1 map's boxes, centred on the image.
     s, s_next = 0.9, 1.075
@@ -134,7 +140,7 @@ def test_ssd300_default_scales_are_the_voc_setting():
 
 
 def test_single_cell_by_hand():
-    anchors = make_anchors([1], [0.2, 0.8], [[2]])
+    anchors = make_anchors_cxcywh([1], [0.2, 0.8], [[2]])
     expected = torch.tensor(
         [
             [0.5, 0.5, 0.2, 0.2],
@@ -149,7 +155,7 @@ def test_single_cell_by_hand():
 
 
 def test_two_by_two_map_by_hand():
-    anchors = make_anchors([2], [0.5, 0.5], [[4]], clip=False)
+    anchors = make_anchors_cxcywh([2], [0.5, 0.5], [[4]], clip=False)
     centres = [[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]]  # reading order
     sizes = [[0.5, 0.5], [0.5, 0.5], [1.0, 0.25], [0.25, 1.0]]
     expected = torch.tensor([c + s for c in centres for s in sizes])
@@ -167,14 +173,14 @@ def test_two_by_two_map_by_hand():
 )
 def test_make_anchors_matches_hand_loop(sizes, scales, ratios, clip):
     assert_close(
-        make_anchors(sizes, scales, ratios, clip=clip),
+        make_anchors_cxcywh(sizes, scales, ratios, clip=clip),
         hand_loop_anchors(sizes, scales, ratios, clip),
     )
 
 
 def test_non_square_map_centres():
     # 2 rows, 3 columns: x steps in thirds, y in halves.
-    anchors = make_anchors([(2, 3)], [0.2, 0.4], [[]])
+    anchors = make_anchors_cxcywh([(2, 3)], [0.2, 0.4], [[]])
     centres = anchors[::2, :2]
     expected = torch.tensor(
         [[x / 6, y / 4] for y in (1, 3) for x in (1, 3, 5)],
@@ -186,7 +192,7 @@ def test_box_i_sits_in_cell_i_div_n():
     rows, cols = 3, 5
     ratios = [2, 3]
     n = anchors_per_location([ratios])[0]
-    anchors = make_anchors([(rows, cols)], [0.3, 0.5], [ratios])
+    anchors = make_anchors_cxcywh([(rows, cols)], [0.3, 0.5], [ratios])
     assert anchors.shape == (rows * cols * n, 4)
     # The first n boxes all sit at cell (0, 0).
     assert_close(anchors[:n, :2], torch.tensor([[0.5 / cols, 0.5 / rows]]).expand(n, 2))
@@ -202,7 +208,7 @@ def test_box_i_sits_in_cell_i_div_n():
 
 def test_box_types_within_a_cell():
     s_k, s_next = 0.3, 0.6
-    anchors = make_anchors([1], [s_k, s_next], [[2, 3]])
+    anchors = make_anchors_cxcywh([1], [s_k, s_next], [[2, 3]])
     w, h = anchors[:, 2], anchors[:, 3]
     ratio = w / h
     assert_close(ratio, torch.tensor([1.0, 1.0, 2.0, 0.5, 3.0, 1 / 3]))
@@ -212,7 +218,7 @@ def test_box_types_within_a_cell():
 
 
 def test_maps_come_finest_first():
-    anchors = make_anchors([3, 1], [0.2, 0.5, 0.8], [[2], [2]])
+    anchors = make_anchors_cxcywh([3, 1], [0.2, 0.5, 0.8], [[2], [2]])
     assert anchors.shape == (9 * 4 + 4, 4)
     assert_close(anchors[:36, 2:].amin(), torch.tensor(0.2 / SQRT2))
     assert_close(anchors[36:, :2], torch.full((4, 2), 0.5))
@@ -224,15 +230,14 @@ def test_maps_come_finest_first():
 
 def test_clip_caps_width_and_height_at_one():
     scales = [0.8, 1.4]
-    clipped = make_anchors([2], scales, [[2]], clip=True)
-    raw = make_anchors([2], scales, [[2]], clip=False)
+    clipped = make_anchors_cxcywh([2], scales, [[2]], clip=True)
+    raw = make_anchors_cxcywh([2], scales, [[2]], clip=False)
     assert raw[:, 2:].max() > 1.0  # some boxes are wider than the image
     assert clipped[:, 2:].max() == 1.0
     assert_close(clipped[:, 2:], raw[:, 2:].clamp(max=1.0))
     # Centres are not moved, so border boxes may stick out of the image.
     assert_close(clipped[:, :2], raw[:, :2])
-    xyxy = cxcywh_to_xyxy(clipped)
-    assert xyxy[:, 0].min() < 0
+    assert make_anchors([2], scales, [[2]], clip=True)[:, 0].min() < 0
 
 
 def test_clip_leaves_small_boxes_alone():
@@ -310,8 +315,8 @@ def test_ssd300_anchors_with_coco_scales_match_torchvision():
 @pytest.mark.parametrize(
     "scales, expected",
     [
-        ([0.2, 0.5], "expected 3 scales for 2 feature maps"),
-        ([0.1, 0.2, 0.3, 0.4], "expected 3 scales"),
+        ([0.2, 0.5], "3 scales"),
+        ([0.1, 0.2, 0.3, 0.4], "3 scales"),
     ],
 )
 def test_wrong_number_of_scales(scales, expected):
@@ -320,7 +325,7 @@ def test_wrong_number_of_scales(scales, expected):
 
 
 def test_ssd300_wrong_number_of_scales():
-    with pytest.raises(ValueError, match="expected 7 scales for 6 feature maps"):
+    with pytest.raises(ValueError, match="7 scales"):
         ssd300_anchors(scales=paper_scales(6)[:6])
 
 
@@ -332,47 +337,45 @@ def test_pixel_scales_are_rejected(scales):
 
 @pytest.mark.parametrize("bad", [0.0, -0.2, math.nan, math.inf])
 def test_non_positive_or_non_finite_scales_are_rejected(bad):
-    with pytest.raises(ValueError, match="expected scales > 0"):
+    with pytest.raises(ValueError, match="scale"):
         make_anchors([4, 2], [0.2, bad, 0.8], [[2], [2]])
 
 
 @pytest.mark.parametrize("ratio", [1, 1.0, 0.0, -2.0, math.nan, math.inf])
 def test_bad_aspect_ratio_is_rejected(ratio):
-    with pytest.raises(ValueError, match=r"aspect ratios > 0 and not 1 .*for map 1"):
+    with pytest.raises(ValueError, match="aspect ratio"):
         make_anchors([4, 2], [0.2, 0.5, 0.8], [[2], [3, ratio]])
-    with pytest.raises(ValueError, match="not 1"):
+    with pytest.raises(ValueError, match="aspect ratio"):
         anchors_per_location([[ratio]])
 
 
 @pytest.mark.parametrize("ratios", [[2, 0.5], [3, 3], [2, 3, 1 / 3], [1.5, 2 / 3]])
 def test_duplicate_aspect_ratios_are_rejected(ratios):
-    with pytest.raises(ValueError, match=r"each aspect ratio once per map .*duplicate anchors"):
+    with pytest.raises(ValueError, match="duplicate anchors"):
         make_anchors([2], [0.2, 0.5], [ratios])
     with pytest.raises(ValueError, match="r already brings 1/r"):
         anchors_per_location([ratios])
 
 
 def test_flat_aspect_ratio_list_is_rejected():
-    with pytest.raises(
-        ValueError, match=r"list of extra aspect ratios per feature map.*\[\[2\], \[2, 3\]\]"
-    ):
+    with pytest.raises(ValueError, match=r"\[\[2\], \[2, 3\]\]"):
         make_anchors([4, 2], [0.2, 0.5, 0.8], [2, 3])
-    with pytest.raises(ValueError, match="list of extra aspect ratios per feature map"):
+    with pytest.raises(ValueError, match="aspect ratios per feature map"):
         anchors_per_location([2.0])
 
 
 def test_one_ratio_list_per_map_is_required():
-    with pytest.raises(ValueError, match=r"one list of aspect ratios per feature map \(2\), got 1"):
+    with pytest.raises(ValueError, match="aspect ratios per feature map"):
         make_anchors([4, 2], [0.2, 0.5, 0.8], [[2]])
 
 
 @pytest.mark.parametrize("sizes", [38, [], ()])
 def test_feature_map_sizes_must_be_a_non_empty_list(sizes):
-    with pytest.raises(ValueError, match="non-empty list of feature map sizes"):
+    with pytest.raises(ValueError, match="feature map size"):
         make_anchors(sizes, [0.2, 0.5], [[2]])
 
 
 @pytest.mark.parametrize("size", [0, -3, 2.5, (2, 3, 4), (2, 0), (2.0, 3)])
 def test_bad_feature_map_size_is_rejected(size):
-    with pytest.raises(ValueError, match=r"feature map size as an integer >= 1 or \(rows, cols\)"):
+    with pytest.raises(ValueError, match="feature map size"):
         make_anchors([size], [0.2, 0.5], [[2]])
