@@ -601,29 +601,152 @@ IMAGE_MARGIN = 0.5
 def images(value, size: int, dtype: torch.dtype = torch.float32, name: str = "images") -> Tensor:
     """A batch (B, 3, size, size) of ``dtype`` with values in [0, 1], checked with one reduction."""
     if not isinstance(value, Tensor):
-        raise ValueError(f"expected {name} as a tensor (B, 3, {size}, {size}), got "
-                         f"{type(value).__name__}")
+        raise ValueError(
+            f"expected {name} as a tensor (B, 3, {size}, {size}), got {type(value).__name__}"
+        )
     if value.ndim != 4 or value.shape[1] != 3 or tuple(value.shape[-2:]) != (size, size):
-        raise ValueError(f"expected {name} of shape (B, 3, {size}, {size}), got "
-                         f"{tuple(value.shape)}")
+        raise ValueError(
+            f"expected {name} of shape (B, 3, {size}, {size}), got {tuple(value.shape)}"
+        )
     if value.dtype != dtype:
         hint = "divide by 255" if not value.is_floating_point() else f"use .to({dtype})"
-        raise ValueError(f"expected {name} as {dtype} in [0, 1] (the model's dtype), got "
-                         f"{value.dtype}; {hint}")
+        raise ValueError(
+            f"expected {name} as {dtype} in [0, 1] (the model's dtype), got {value.dtype}; {hint}"
+        )
     if value.numel():
         low, high = torch.stack(torch.aminmax(value.detach())).tolist()
         if not (-IMAGE_MARGIN <= low and high <= 1 + IMAGE_MARGIN):  # NaN fails too
             hint = "divide by 255" if high > 1 + IMAGE_MARGIN else "do not normalise them"
-            raise ValueError(f"expected {name} in [0, 1], got values from {low:g} to {high:g}; "
-                             f"{hint}")
+            raise ValueError(
+                f"expected {name} in [0, 1], got values from {low:g} to {high:g}; {hint}"
+            )
     return value
 
 
 def dataset(value, name: str) -> object:
     """A map-style dataset with at least one item: it has ``len`` and ``[index]``."""
     if not (hasattr(value, "__len__") and hasattr(value, "__getitem__")) or isinstance(value, str):
-        raise ValueError(f"expected {name} as a dataset of (image, target) items, got "
-                         f"{type(value).__name__}")
+        raise ValueError(
+            f"expected {name} as a dataset of (image, target) items, got {type(value).__name__}"
+        )
     if len(value) == 0:
         raise ValueError(f"expected {name} with at least one image, got 0")
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+def vector(value, name: str, length: int | None = None) -> Tensor:
+    """A 1-D tensor, of ``length`` entries when given."""
+    value = tensor(value, name, "(D,)")
+    if value.numel() == 0:
+        value = value.reshape(0)
+    if value.ndim != 1 or (length is not None and len(value) != length):
+        want = "(D,)" if length is None else f"({length},)"
+        raise ValueError(f"expected {name} of shape {want}, got {tuple(value.shape)}")
+    return value
+
+
+def curve(value, name: str) -> Tensor:
+    """Precision or recall values: 1-D, float64, each in [0, 1]."""
+    value = floating(vector(value, name), name, "(D,)").to(torch.float64)
+    if len(value) and not (value.isfinite().all() and value.min() >= 0 and value.max() <= 1):
+        raise ValueError(
+            f"expected {name} in [0, 1], got values from {value.min()} to {value.max()}"
+        )
+    return value
+
+
+def pr_inputs(scores, is_true_positive, num_ground_truth) -> tuple[Tensor, Tensor]:
+    scores = floating(vector(scores, "scores"), "scores", "(D,)")
+    finite(scores, "scores", "a score must be a real number")
+    flags = vector(is_true_positive, "is_true_positive", len(scores))
+    if flags.dtype != torch.bool:
+        if flags.is_floating_point() or not ((flags == 0) | (flags == 1)).all():
+            raise ValueError("expected is_true_positive as booleans (or 0 and 1)")
+        flags = flags.bool()
+    found = int(flags.sum())
+    if integer(num_ground_truth, "num_ground_truth", 1) < found:
+        raise ValueError(
+            f"expected num_ground_truth >= the {found} true positives (each finds a different "
+            f"object), got {num_ground_truth}"
+        )
+    return scores, flags
+
+
+def pr_curve(precision, recall) -> tuple[Tensor, Tensor]:
+    precision = curve(precision, "precision")
+    recall = curve(recall, "recall")
+    shape(recall, "recall", (len(precision),), ", like precision")
+    if (torch.diff(recall) < 0).any():
+        raise ValueError("expected recall in order of decreasing score: it never goes down")
+    return precision, recall
+
+
+def detections(boxes_, scores, where: str = "detections") -> tuple[Tensor, Tensor]:
+    """Detected boxes (xyxy, any unit) and their finite scores, on the CPU."""
+    boxes_ = boxes(boxes_, f"{where} boxes", fractions=False).cpu()
+    scores = floating(vector(scores, f"{where} scores", len(boxes_)), f"{where} scores", "(D,)")
+    finite(scores, f"{where} scores", "a score must be a real number")
+    return boxes_, scores.cpu()
+
+
+def match_detections_inputs(boxes_, scores, gt_boxes, iou_threshold):
+    iou_threshold = fraction(iou_threshold, "iou_threshold")
+    boxes_, scores = detections(boxes_, scores)
+    gt_boxes = boxes(gt_boxes, "gt_boxes", fractions=False, positive_area=True)
+    return boxes_, scores, gt_boxes.cpu().to(boxes_.dtype), iou_threshold
+
+
+def iou_thresholds(values) -> tuple[float, ...]:
+    if isinstance(values, (str, bytes)) or not _is_sequence(values):
+        raise ValueError(f"expected iou_thresholds as a list of numbers, got {values!r}")
+    if len(values) == 0:
+        raise ValueError("expected at least one IoU threshold, got none")
+    values = tuple(fraction(v, "each of iou_thresholds") for v in values)
+    if len(set(values)) != len(values):
+        raise ValueError(f"expected distinct IoU thresholds, got {list(values)}")
+    return values
+
+
+def detection_data(detections_, ground_truths, num_classes) -> list[tuple]:
+    """One (boxes, scores, labels, gt_boxes, gt_labels) tuple of checked tensors per image."""
+    integer(num_classes, "num_classes (object classes, background not counted)", 1)
+    for name, value in (("detections", detections_), ("ground_truths", ground_truths)):
+        single = isinstance(value, (dict, str, bytes, Tensor)) or hasattr(value, "boxes")
+        if single or not _is_sequence(value):
+            raise ValueError(f"expected {name} as a list with one entry per image, got {value!r}")
+    if len(detections_) != len(ground_truths):
+        raise ValueError(
+            f"expected one entry of detections per entry of ground_truths, got "
+            f"{len(detections_)} and {len(ground_truths)}"
+        )
+    images = []
+    for i, (found, truth) in enumerate(zip(detections_, ground_truths, strict=True)):
+        boxes_, scores, labels = _fields(found, ("boxes", "scores", "labels"), f"detections[{i}]")
+        boxes_, scores = detections(boxes_, scores, f"detections[{i}]")
+        labels = integer_labels(labels, f"detections[{i}] labels", len(scores), 1, num_classes)
+        gt_boxes, gt_labels = _fields(truth, ("boxes", "labels"), f"ground_truths[{i}]")
+        gt_boxes = boxes(gt_boxes, f"ground_truths[{i}] boxes", fractions=False, positive_area=True)
+        gt_labels = integer_labels(
+            gt_labels, f"ground_truths[{i}] labels", len(gt_boxes), 1, num_classes
+        )
+        images.append(
+            (boxes_, scores, labels.cpu(), gt_boxes.cpu().to(boxes_.dtype), gt_labels.cpu())
+        )
+    return images
+
+
+def _fields(entry, names: tuple[str, ...], where: str) -> tuple:
+    """(boxes, scores, labels) of a Detections-like entry, or (boxes, labels) of ground truth."""
+    if isinstance(entry, dict):
+        if all(name in entry for name in names):
+            return tuple(entry[name] for name in names)
+    elif all(hasattr(entry, name) for name in names):
+        return tuple(getattr(entry, name) for name in names)
+    elif len(names) == 2 and isinstance(entry, (tuple, list)) and len(entry) == 2:
+        return tuple(entry)
+    expected = ", ".join(names)
+    raise ValueError(f"expected {where} with {expected} (attributes or dict keys), got {entry!r}")

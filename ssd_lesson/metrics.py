@@ -17,11 +17,10 @@ which removes the curve's zigzag): "all-point interpolation", as in PASCAL VOC f
 AP is 1 when every object is found before any false positive, and 0 when nothing is found.
 **mAP** is the mean AP over classes.
 
-* ``average_precision``: VOC-style AP per class and mAP at one IoU threshold (0.5).
-* ``coco_map``: the mean of mAP at the ten IoU thresholds 0.50, 0.55, ..., 0.95, so that sloppy
-  boxes score lower. We use all-point interpolation there too; the official COCO code samples
-  the curve at 101 recall points instead, and also keeps at most 100 detections per image and
-  ignores "crowd" boxes. Our numbers are close to COCO's, not identical.
+``average_precision`` gives VOC-style AP per class and mAP at one IoU threshold (0.5);
+``coco_map`` the mean of mAP at the IoU thresholds 0.50, 0.55, ..., 0.95, so that sloppy boxes
+score lower. (The official COCO code samples the curve at 101 recall points, keeps at most 100
+detections per image and ignores "crowd" boxes: our numbers are close to COCO's, not equal.)
 
 Matching rule, per image and class, best detection first: a detection matches the unmatched
 ground truth of its class with the highest IoU, if that IoU is >= ``iou_threshold``. (COCO's
@@ -29,20 +28,21 @@ rule. The VOC devkit looks at the best ground truth among all, matched or not, a
 IoU > 0.5; the two differ only when objects of one class crowd together.) VOC's "difficult"
 flags are not used: our data has none.
 
-Classes with no ground truth anywhere in the data set have no recall, so no AP. They are left
-out of the mean and listed in ``classes_without_ground_truth``; no result is ever NaN.
-Equal scores are ranked in image order, then in the order the detections were given.
+A class with no ground truth anywhere has no recall, so no AP: it is left out of the mean and
+listed in ``classes_without_ground_truth``. Equal scores are ranked in image order, then in the
+order given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ssd_lesson.boxes import _iou, check_xyxy
+from ssd_lesson import checks
+from ssd_lesson.boxes import box_iou
 
 # PASCAL VOC: a detection is correct if it overlaps the object by IoU >= 0.5.
 VOC_IOU_THRESHOLD = 0.5
@@ -95,25 +95,8 @@ def precision_recall(scores, is_true_positive, num_ground_truth: int) -> tuple[T
     Returns:
         (precision, recall), each Tensor[D] (float64), in order of decreasing score.
     """
-    scores = _as_1d(scores, "scores")
-    flags = _as_1d(is_true_positive, "is_true_positive", len(scores))
-    if flags.dtype != torch.bool:
-        if flags.is_floating_point() or not ((flags == 0) | (flags == 1)).all():
-            raise ValueError("expected is_true_positive as booleans (or 0 and 1)")
-        flags = flags.bool()
-    if isinstance(num_ground_truth, bool) or not isinstance(num_ground_truth, int):
-        raise ValueError(f"expected num_ground_truth as an integer >= 1, got {num_ground_truth!r}")
-    if num_ground_truth < max(1, int(flags.sum())):
-        raise ValueError(
-            f"expected num_ground_truth >= 1 and >= the {int(flags.sum())} true positives (each "
-            f"finds a different object), got {num_ground_truth}"
-        )
-    order = torch.sort(scores, descending=True, stable=True).indices
-    return _precision_recall(flags[order], num_ground_truth)
-
-
-def _precision_recall(flags: Tensor, num_ground_truth: int) -> tuple[Tensor, Tensor]:
-    """``flags`` (D,) bool in score order -> precision, recall (D,) float64."""
+    scores, flags = checks.pr_inputs(scores, is_true_positive, num_ground_truth)
+    flags = flags[torch.sort(scores, descending=True, stable=True).indices]  # best score first
     true_positives = torch.cumsum(flags.to(torch.float64), dim=0)  # found so far
     detections = torch.arange(1, len(flags) + 1, dtype=torch.float64)  # shown so far
     return true_positives / detections, true_positives / num_ground_truth
@@ -121,7 +104,7 @@ def _precision_recall(flags: Tensor, num_ground_truth: int) -> tuple[Tensor, Ten
 
 def precision_envelope(precision) -> Tensor:
     """Each precision replaced by the best precision at the same or a later position (D,)."""
-    precision = _as_1d(precision, "precision")
+    precision = checks.curve(precision, "precision")
     return torch.flip(torch.cummax(torch.flip(precision, (0,)), dim=0).values, (0,))
 
 
@@ -135,18 +118,8 @@ def area_under_pr_curve(precision, recall) -> float:
     Returns:
         The sum over detections of (recall gained by it) x (envelope at it). 0 when D = 0.
     """
-    precision = _as_1d(precision, "precision").to(torch.float64)
-    recall = _as_1d(recall, "recall", len(precision)).to(torch.float64)
-    for name, values in (("precision", precision), ("recall", recall)):
-        if len(values) and not (
-            values.isfinite().all() and values.min() >= 0 and values.max() <= 1
-        ):
-            raise ValueError(
-                f"expected {name} in [0, 1], got values from {values.min()} to {values.max()}"
-            )
+    precision, recall = checks.pr_curve(precision, recall)
     recall_gained = torch.diff(recall, prepend=recall.new_zeros(1))  # (D,)
-    if (recall_gained < 0).any():
-        raise ValueError("expected recall in order of decreasing score: it never goes down")
     # Recall grows only at true positives, so only their envelope values count.
     return float((recall_gained * precision_envelope(precision)).sum())
 
@@ -167,13 +140,12 @@ def match_detections(boxes, scores, gt_boxes, iou_threshold: float = VOC_IOU_THR
     Returns:
         Tensor[D] (bool), in the order given: True for a detection that matched an object.
     """
-    _check_iou_threshold(iou_threshold)
-    boxes, scores = _check_detection_boxes(boxes, scores)
-    gt_boxes = check_xyxy(gt_boxes, "gt_boxes", fractions=False, positive_area=True)
-    gt_boxes = gt_boxes.cpu().to(boxes.dtype)
+    boxes, scores, gt_boxes, iou_threshold = checks.match_detections_inputs(
+        boxes, scores, gt_boxes, iou_threshold
+    )
     order = torch.sort(scores, descending=True, stable=True).indices
     flags = torch.zeros(len(scores), dtype=torch.bool)
-    matches = _greedy_match(_iou(boxes[order], gt_boxes).tolist(), iou_threshold)
+    matches = _greedy_match(box_iou(boxes[order], gt_boxes).tolist(), iou_threshold)
     flags[order] = torch.tensor(matches, dtype=torch.bool)
     return flags
 
@@ -211,7 +183,7 @@ def average_precision(
     Returns:
         APResult with ``mean``, ``per_class``, the PR ``curves`` and the classes left out.
     """
-    _check_iou_threshold(iou_threshold)
+    iou_threshold = checks.fraction(iou_threshold, "iou_threshold")
     return _evaluate(detections, ground_truths, num_classes, (iou_threshold,))[0]
 
 
@@ -223,17 +195,9 @@ def coco_map(
 ) -> COCOResult:
     """COCO-style AP@[.5:.95]: ``average_precision`` averaged over IoU thresholds 0.50:0.95.
 
-    Arguments as for ``average_precision``. All-point interpolation at each threshold (COCO's
-    own code uses 101 recall points, and at most 100 detections per image).
+    Arguments as for ``average_precision``; all-point interpolation at each threshold.
     """
-    if isinstance(iou_thresholds, (str, bytes)) or not isinstance(iou_thresholds, Sequence):
-        raise ValueError(f"expected iou_thresholds as a list of numbers, got {iou_thresholds!r}")
-    if len(iou_thresholds) == 0:
-        raise ValueError("expected at least one IoU threshold, got none")
-    for threshold in iou_thresholds:
-        _check_iou_threshold(threshold)
-    if len(set(iou_thresholds)) != len(iou_thresholds):
-        raise ValueError(f"expected distinct IoU thresholds, got {list(iou_thresholds)}")
+    iou_thresholds = checks.iou_thresholds(iou_thresholds)
     results = _evaluate(detections, ground_truths, num_classes, tuple(iou_thresholds))
     classes = results[0].per_class.keys()
     return COCOResult(
@@ -245,7 +209,7 @@ def coco_map(
 
 
 def _evaluate(detections, ground_truths, num_classes, thresholds) -> list[APResult]:
-    images = _check_data(detections, ground_truths, num_classes)
+    images = checks.detection_data(detections, ground_truths, num_classes)
     classes = range(1, num_classes + 1)
     # 1) Per image and class: the detections best first, and whether each is a true positive
     #    at each threshold. The IoU table is computed once for all thresholds.
@@ -258,7 +222,7 @@ def _evaluate(detections, ground_truths, num_classes, thresholds) -> list[APResu
             order = torch.sort(image_scores[mine], descending=True, stable=True).indices
             scores[c].append(image_scores[mine][order])
             num_ground_truth[c] += int(gt_mine.sum())
-            iou = _iou(boxes[mine][order], gt_boxes[gt_mine]).tolist()  # (D_c, G_c)
+            iou = box_iou(boxes[mine][order], gt_boxes[gt_mine]).tolist()  # (D_c, G_c)
             for t in thresholds:
                 flags[t, c].extend(_greedy_match(iou, t))
     # 2) Per class, all images together, best score first: the PR curve and its area.
@@ -271,111 +235,17 @@ def _evaluate(detections, ground_truths, num_classes, thresholds) -> list[APResu
     results = []
     for t in thresholds:
         curves = {}
-        for c in classes:
-            if c in missing:
-                continue
+        for c in (c for c in classes if c not in missing):
             class_scores = torch.cat(scores[c]) if scores[c] else torch.zeros(0)
             order = torch.sort(class_scores, descending=True, stable=True).indices
             true_positive = torch.tensor(flags[t, c], dtype=torch.bool)[order]
-            precision, recall = _precision_recall(true_positive, num_ground_truth[c])
+            count = num_ground_truth[c]
+            precision, recall = precision_recall(class_scores[order], true_positive, count)
             envelope = precision_envelope(precision)
             curves[c] = PRCurve(
-                class_scores[order], true_positive, precision, recall, envelope, num_ground_truth[c]
+                class_scores[order], true_positive, precision, recall, envelope, count
             )
         per_class = {c: area_under_pr_curve(k.precision, k.recall) for c, k in curves.items()}
         mean = sum(per_class.values()) / len(per_class)
         results.append(APResult(mean, per_class, curves, missing, float(t)))
     return results
-
-
-# ---------------------------------------------------------------------------------------------
-# Input checks
-
-
-def _check_data(detections, ground_truths, num_classes):
-    """One (boxes, scores, labels, gt_boxes, gt_labels) tuple of checked tensors per image."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"expected num_classes as an integer >= 1 (object classes, background not counted), "
-            f"got {num_classes!r}"
-        )
-    for name, value in (("detections", detections), ("ground_truths", ground_truths)):
-        single = isinstance(value, (Mapping, str, Tensor)) or hasattr(value, "boxes")
-        if single or not isinstance(value, Sequence):
-            raise ValueError(f"expected {name} as a list with one entry per image, got {value!r}")
-    if len(detections) != len(ground_truths):
-        raise ValueError(
-            f"expected one entry of detections per entry of ground_truths, got "
-            f"{len(detections)} and {len(ground_truths)}"
-        )
-    images = []
-    for i, (found, truth) in enumerate(zip(detections, ground_truths, strict=True)):
-        boxes, scores, labels = _fields(found, ("boxes", "scores", "labels"), f"detections[{i}]")
-        boxes, scores = _check_detection_boxes(boxes, scores, f"detections[{i}]")
-        labels = _check_labels(labels, len(scores), num_classes, f"detections[{i}].labels")
-        gt_boxes, gt_labels = _fields(truth, ("boxes", "labels"), f"ground_truths[{i}]")
-        gt_boxes = check_xyxy(
-            gt_boxes, f"ground_truths[{i}] boxes", fractions=False, positive_area=True
-        )
-        gt_labels = _check_labels(
-            gt_labels, len(gt_boxes), num_classes, f"ground_truths[{i}] labels"
-        )
-        images.append((boxes, scores, labels, gt_boxes.cpu().to(boxes.dtype), gt_labels))
-    return images
-
-
-def _fields(entry, names: tuple[str, ...], where: str) -> tuple:
-    """(boxes, scores, labels) of a Detections-like entry, or (boxes, labels) of ground truth."""
-    if isinstance(entry, Mapping):
-        if all(name in entry for name in names):
-            return tuple(entry[name] for name in names)
-    elif all(hasattr(entry, name) for name in names):
-        return tuple(getattr(entry, name) for name in names)
-    elif len(names) == 2 and isinstance(entry, Sequence) and len(entry) == 2:
-        return tuple(entry)
-    expected = ", ".join(names)
-    raise ValueError(f"expected {where} with {expected} (attributes or dict keys), got {entry!r}")
-
-
-def _check_detection_boxes(boxes, scores, where: str = "detections") -> tuple[Tensor, Tensor]:
-    boxes = check_xyxy(boxes, f"{where} boxes", fractions=False).cpu()  # metrics: on the CPU
-    scores = _as_1d(scores, f"{where} scores", len(boxes)).cpu()
-    if not scores.is_floating_point() or not scores.isfinite().all():
-        raise ValueError(f"expected {where} scores as finite floating-point numbers")
-    return boxes, scores
-
-
-def _check_labels(labels, count: int, num_classes: int, name: str) -> Tensor:
-    labels = _as_1d(labels, name, count)
-    if len(labels) == 0:  # "no labels", however it was written: torch.tensor([]) is float
-        return torch.zeros(0, dtype=torch.long)
-    if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(f"expected integer {name}, got dtype {labels.dtype}")
-    if len(labels) and (labels.min() < 1 or labels.max() > num_classes):
-        raise ValueError(
-            f"expected {name} in 1..{num_classes} (0 is background, which is never a detection "
-            f"or an object), got values from {int(labels.min())} to {int(labels.max())}"
-        )
-    return labels.long().cpu()
-
-
-def _as_1d(values, name: str, length: int | None = None) -> Tensor:
-    if not isinstance(values, Tensor):
-        try:
-            values = torch.as_tensor(values)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"expected {name} as a 1-D tensor, got {values!r}") from err
-    if values.ndim != 1 or (length is not None and len(values) != length):
-        expected = "(D,)" if length is None else f"({length},)"
-        raise ValueError(f"expected {name} of shape {expected}, got {tuple(values.shape)}")
-    return values
-
-
-def _check_iou_threshold(iou_threshold) -> None:
-    if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, (int, float)):
-        raise ValueError(f"expected iou_threshold as a number in (0, 1], got {iou_threshold!r}")
-    if not 0 < iou_threshold <= 1:
-        raise ValueError(
-            f"expected iou_threshold in (0, 1], got {iou_threshold!r}; at 0 a detection anywhere "
-            "would find an object"
-        )
