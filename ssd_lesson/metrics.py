@@ -124,10 +124,6 @@ def area_under_pr_curve(precision, recall) -> float:
     return float((recall_gained * precision_envelope(precision)).sum())
 
 
-# ---------------------------------------------------------------------------------------------
-# Matching detections to ground truth
-
-
 def match_detections(boxes, scores, gt_boxes, iou_threshold: float = VOC_IOU_THRESHOLD) -> Tensor:
     """Which detections of ONE class in ONE image are true positives.
 
