@@ -8,22 +8,25 @@
   ``ssd_lesson.anchors.make_anchors``: map by map, cell by cell in reading order, then anchor by
   anchor within a cell. So row ``i`` of the predictions belongs to anchor ``i``.
 
-``SSDConfig`` holds everything the anchors and the heads must agree on. ``SmallSSD`` is the
-lesson's model, small enough to train on a laptop CPU in a minute. ``vgg16_backbone`` is the
-paper's backbone (torchvision's VGG16, never downloaded), for learners with time and a GPU.
+``SSDConfig`` holds everything the anchors and the heads must agree on. ``SSD`` with its default
+``SmallBackbone`` is the lesson's model, small enough to train on a laptop CPU in a minute.
+``vgg16_backbone`` is the paper's backbone (torchvision's VGG16, never downloaded), for learners
+with time and a GPU.
 ``freeze_layers`` and ``parameter_groups`` are the two fine-tuning tools of the brief's recipe.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from ssd_lesson import checks
 from ssd_lesson.anchors import anchors_per_location, make_anchors
-from ssd_lesson.boxes import cxcywh_to_xyxy
 
 # At the start of training, every anchor says "background" with this probability. Nearly all
 # anchors are background, so this is the right first guess; with random outputs instead (1/(C+1)
@@ -69,13 +72,21 @@ class SSDConfig:
                 f"{self.num_classes}"
             )
         # Tuples, so that the config stays hashable and equal to a copy read from a checkpoint.
-        object.__setattr__(self, "feature_map_sizes", tuple(self.feature_map_sizes))
-        object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
-        object.__setattr__(
-            self, "aspect_ratios", tuple(tuple(float(r) for r in rs) for rs in self.aspect_ratios)
-        )
-        object.__setattr__(self, "widths", tuple(self.widths))
-        if not all(isinstance(w, int) and w >= 1 for w in self.widths):
+        for name, convert in (
+            ("feature_map_sizes", tuple),
+            ("scales", lambda values: tuple(float(s) for s in values)),
+            ("aspect_ratios", lambda values: tuple(tuple(float(r) for r in rs) for rs in values)),
+            ("widths", tuple),
+        ):
+            value = getattr(self, name)
+            try:
+                if isinstance(value, str):
+                    raise TypeError
+                object.__setattr__(self, name, convert(value))
+            except (TypeError, ValueError):
+                message = f"expected {name} as a sequence of numbers, got {value!r}"
+                raise ValueError(message) from None
+        if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths):
             raise ValueError(f"expected widths as integers >= 1, got {self.widths!r}")
         self.anchors()  # make_anchors checks sizes, scales and ratios, and says what is wrong
 
@@ -94,6 +105,8 @@ class SSDConfig:
     @classmethod
     def from_dict(cls, values: dict) -> SSDConfig:
         """The inverse of ``to_dict``; unknown keys are an error."""
+        if not isinstance(values, dict):
+            raise ValueError(f"expected a dict of SSDConfig fields, got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -250,12 +263,13 @@ class SSD(nn.Module):
                 head.bias.view(-1, num_scores)[:, 0] = background_bias
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """images (B, 3, H, W) in [0, 1] -> class_logits (B, A, C+1), box_offsets (B, A, 4)."""
-        size = self.config.image_size
-        if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (size, size):
-            raise ValueError(
-                f"expected images of shape (B, 3, {size}, {size}), got {tuple(images.shape)}"
-            )
+        """images (B, 3, H, W) in [0, 1] -> class_logits (B, A, C+1), box_offsets (B, A, 4).
+
+        The images must have the model's dtype (float32 unless converted) and values in [0, 1]
+        (up to ``checks.IMAGE_MARGIN``): 0..255 pixels would give confident garbage.
+        """
+        dtype = self.class_heads[0].weight.dtype
+        checks.images(images, self.config.image_size, dtype)
         maps = self.backbone(images)
         num_scores = self.config.num_classes + 1
         class_logits, box_offsets = [], []
@@ -265,10 +279,6 @@ class SSD(nn.Module):
             class_logits.append(_flatten(class_head(feature), num_scores))
             box_offsets.append(_flatten(box_head(feature), 4))
         return torch.cat(class_logits, dim=1), torch.cat(box_offsets, dim=1)
-
-
-# The lesson's name for it: SSD with the small backbone is the default.
-SmallSSD = SSD
 
 
 def _flatten(head_output: Tensor, per_anchor: int) -> Tensor:
@@ -339,6 +349,18 @@ def vgg16_backbone(
     """
     from torchvision.models import vgg16  # local import: only this recipe needs it
 
+    if weights_path is not None:
+        if not isinstance(weights_path, (str, os.PathLike)):
+            raise ValueError(
+                f"expected weights_path as a file path or None, got {type(weights_path).__name__}"
+            )
+        if not Path(weights_path).is_file():
+            raise FileNotFoundError(f"no VGG16 weights file at {weights_path}")
+    if not isinstance(extra_widths, (tuple, list)) or not all(
+        isinstance(w, int) and not isinstance(w, bool) and w >= 2 for w in extra_widths
+    ):
+        raise ValueError(f"expected extra_widths as integers >= 2, got {extra_widths!r}")
+
     # Built on the "meta" device: shapes only, no memory. The classifier's 120 million numbers,
     # which SSD does not use, are never made; only `features` is then given real weights, with
     # torchvision's own initialisation for VGG's convolutions.
@@ -390,6 +412,8 @@ def freeze_layers(module: nn.Module, n: int) -> int:
     Their parameters get ``requires_grad = False``: backward leaves their ``.grad`` at None and
     the optimizer never changes them. Returns the number of layers frozen (``n``).
     """
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"expected module as a torch nn.Module, got {type(module).__name__}")
     layers = _layers(module)
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= len(layers):
         raise ValueError(
@@ -415,13 +439,13 @@ def parameter_groups(
     pretrained backbone they should change slowly. Frozen parameters are left out; every
     trainable parameter is in exactly one group. Use as ``torch.optim.Adam(groups)``.
     """
-    for name, value in (("lr", lr), ("early_lr", early_lr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise ValueError(f"expected {name} as a number >= 0, got {value!r}")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"expected model as a torch nn.Module, got {type(model).__name__}")
+    lr = checks.number(lr, "lr", 0, math.inf, high_open=True)
+    early_lr = checks.number(early_lr, "early_lr", 0, math.inf, high_open=True)
     layers = _layers(model)
-    if isinstance(early_layers, bool) or not isinstance(early_layers, int):
-        raise ValueError(f"expected early_layers as an integer, got {early_layers!r}")
-    if not 0 <= early_layers <= len(layers):
+    checks.integer(early_layers, "early_layers", 0)
+    if early_layers > len(layers):
         raise ValueError(
             f"expected early_layers from 0 to {len(layers)} (the model's layers), got "
             f"{early_layers}"

@@ -58,6 +58,11 @@ def show_image(ax: Axes, image=None, title: str | None = None) -> Axes:
         ax.set_facecolor("white")
         ax.set_aspect("equal")
     else:
+        if getattr(image, "ndim", 3) != 3:
+            raise ValueError(
+                f"expected one image, (H, W, 3) array or (3, H, W) tensor, got shape "
+                f"{tuple(image.shape)}; pick one image of the batch, e.g. images[0]"
+            )
         if isinstance(image, torch.Tensor):
             image = image.detach().cpu().permute(1, 2, 0).numpy()
         height, width = image.shape[:2]
@@ -114,11 +119,11 @@ def draw_boxes(
     return ax
 
 
-def draw_anchors(ax: Axes, anchors_cxcywh, color: str = ANCHOR_COLOR, **kwargs) -> Axes:
-    """Outline anchors given in cxcywh (as ``make_anchors`` returns them) and dot their centres."""
-    anchors = as_boxes(anchors_cxcywh, "anchors_cxcywh")
-    draw_boxes(ax, cxcywh_to_xyxy(anchors), color=color, **kwargs)
-    centres = anchors[:, :2].unique(dim=0).numpy()
+def draw_anchors(ax: Axes, anchors, color: str = ANCHOR_COLOR, **kwargs) -> Axes:
+    """Outline anchors (xyxy fractions, as ``make_anchors`` returns them) and dot their centres."""
+    anchors = checks.boxes(anchors, "anchors")
+    draw_boxes(ax, anchors, color=color, **kwargs)
+    centres = ((anchors[:, :2] + anchors[:, 2:]) / 2).unique(dim=0).numpy()
     ax.plot(centres[:, 0], centres[:, 1], ".", color=color, markersize=3)
     return ax
 
@@ -224,3 +229,52 @@ def render_png(draw: Callable[[Axes], object], size=(5.0, 4.0), dpi: int = 80) -
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
+
+
+def plot_history(history, ax=None):
+    """Loss curves: total, localization and classification (train), validation loss and mAP.
+
+    ``history`` is a ``ssd_lesson.train.History`` (or anything with its fields). With per-batch
+    losses (what ``fit`` records), the training curves have one point per batch and the x axis
+    counts epochs, so that the validation points sit at the end of each epoch. Otherwise each
+    curve has one point per epoch. Validation mAP, if any, uses a second axis on the right.
+    ``ax`` may be an Axes, a Figure (one Axes is added) or None (a new pyplot figure).
+    Returns the Axes.
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(7, 4))
+    elif hasattr(ax, "add_subplot"):  # a Figure
+        ax = ax.add_subplot(1, 1, 1)
+    epochs = list(range(1, history.epochs + 1))
+    batches = len(history.batch_loss)
+    if batches and history.epochs:
+        x = [(i + 1) * history.epochs / batches for i in range(batches)]  # in epochs
+        train = (history.batch_loss, history.batch_localization, history.batch_classification)
+        suffix, style, width = " (each batch)", "-", 1.0
+    else:
+        x, suffix, style, width = epochs, "", "o-", 1.5
+        train = (history.train_loss, history.train_localization, history.train_classification)
+    colors = ("black", "tab:blue", "tab:orange")
+    parts = ("total", "localization", "classification")
+    for values, part, color in zip(train, parts, colors, strict=True):
+        ax.plot(x, values, style, color=color, linewidth=width, label=f"train: {part}{suffix}")
+    if history.val_loss:
+        ax.plot(epochs, history.val_loss, "s-", color="tab:red", label="validation: total")
+    ax.set_xlabel("epoch")
+    ax.set_xticks(range(0 if batches else 1, history.epochs + 1))
+    ax.set_ylabel("loss")
+    ax.set_ylim(bottom=0)
+    handles, names = ax.get_legend_handles_labels()
+    if history.val_map:
+        right = ax.twinx()
+        (line,) = right.plot(epochs, history.val_map, "^-", color="tab:green")
+        right.set_ylabel("validation mAP@0.5")
+        right.set_ylim(0, 1)
+        handles.append(line)
+        names.append("validation mAP@0.5")
+    ax.legend(
+        handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize="small"
+    )
+    return ax

@@ -8,7 +8,6 @@ from torch.utils.data import DataLoader
 from torchvision import tv_tensors
 
 from ssd_lesson.anchors import make_anchors
-from ssd_lesson.boxes import cxcywh_to_xyxy
 from ssd_lesson.data.augment import ssd_augmentation
 from ssd_lesson.data.collate import Batch, detection_collate
 from ssd_lesson.encoding import build_targets
@@ -130,9 +129,7 @@ def test_works_in_a_dataloader_after_ssd_augmentation():
     # Resized without randomness: the fractions do not change. 8 x 4 image: (1/8, 1/4, 5/8, 3/4).
     assert torch.equal(batch.boxes[0], torch.tensor([[0.125, 0.25, 0.625, 0.75]]))
     assert torch.equal(batch.boxes[2], torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
-    targets = build_targets(
-        make_anchors([2], [0.5, 0.7], [[2]]), batch.boxes, batch.labels
-    )
+    targets = build_targets(make_anchors([2], [0.5, 0.7], [[2]]), batch.boxes, batch.labels)
     assert targets.labels.shape == (3, 2 * 2 * 4) and targets.labels[1].eq(0).all()
 
 
@@ -140,7 +137,7 @@ def test_works_in_a_dataloader_after_ssd_augmentation():
 
 
 def test_images_of_different_sizes_are_rejected():
-    message = "got sizes (H, W) [(4, 8), (6, 8)]; resize them to one size first, e.g. with ssd_aug"
+    message = "got sizes (H, W) [(4, 8), (6, 8)]"
     with pytest.raises(ValueError, match=re.escape(message)):
         detection_collate([item([], []), item([], [], height=6)])
 
@@ -161,20 +158,20 @@ def bad_target(**changes):
         ([(torch.zeros(1, 4, 8), {})], "image 0 as a tensor of shape (3, H, W), got (1, 4, 8)"),
         (
             [(torch.zeros(3, 4, 8, dtype=torch.uint8), {})],
-            "float32 in [0, 1], got torch.uint8; add v2.ToDtype",
+            "float32 in [0, 1], got torch.uint8",
         ),
         ([(torch.zeros(3, 4, 8), {"boxes": []})], "keys 'boxes' and 'labels'"),
         (
             bad_target(labels=torch.tensor([1, 2])),
-            "one label per box in image 0, got 1 boxes and 2 labels",
+            "got 1 boxes and 2 labels",
         ),
         (
             bad_target(labels=torch.tensor([0])),
-            "classes 1..C in image 0 (0 is background), got [0]",
+            "classes 1..C in image 0",
         ),
         (
             bad_target(labels=torch.tensor([1.0])),
-            "integer labels for image 0, got dtype torch.float32",
+            "integer labels for image 0",
         ),
         (bad_target(labels=torch.tensor([[1]])), "labels of image 0 of shape (N,), got (1, 1)"),
         (bad_target(boxes=torch.zeros(2, 6)), "boxes of image 0 of shape (N, 4), got (2, 6)"),
@@ -182,7 +179,7 @@ def bad_target(**changes):
             bad_target(
                 boxes=tv_tensors.BoundingBoxes([[0, 0, 4, 4]], format="XYXY", canvas_size=(8, 8))
             ),
-            "on its canvas (4, 8) (H, W), got canvas_size (8, 8)",
+            "got canvas_size (8, 8)",
         ),
         (
             bad_target(boxes=torch.tensor([[0.0, 0, 9, 4]])),

@@ -163,6 +163,13 @@ def test_index_out_of_range_and_negative_index():
         ({"max_size": 1.5}, "max_size"),
         ({"min_size": 0.02}, "4 pixels"),
         ({"transform": "flip"}, "transform"),
+        ({"min_size": "a"}, "expected min_size as a number"),
+        ({"max_size": None}, "expected max_size as a number"),
+        ({"min_size": float("nan")}, "min_size"),
+        ({"max_objects": 1.5}, "max_objects"),
+        ({"image_size": "64"}, "image_size"),
+        ({"seed": True}, "seed"),
+        ({"precompute": "yes"}, "precompute"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, message):

@@ -202,16 +202,42 @@ def test_bad_image_set_file(voc_root, text, message):
 def test_missing_image(voc_root):
     path = voc_root / "JPEGImages" / "000002.jpg"
     path.unlink()
-    with pytest.raises(
-        FileNotFoundError, match=re.escape(f"missing image for id '000002': {path}")
-    ):
+    with pytest.raises(FileNotFoundError, match=re.escape(f"'000002': {path}")):
         VOCDetectionFolder(voc_root)
+    with pytest.raises(ValueError, match=re.escape(str(path))):  # a VOC problem, as all others
+        VOCDetectionFolder(voc_root)
+
+
+def test_image_deleted_after_the_dataset_was_built(voc_root):
+    dataset = VOCDetectionFolder(voc_root)
+    path = voc_root / "JPEGImages" / "000002.jpg"
+    path.unlink()
+    with pytest.raises(ValueError, match=re.escape(f"missing image for id '000002': {path}")):
+        dataset[1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"image_set": 7}, "expected image_set"),
+        ({"image_set": ""}, "expected image_set"),
+        ({"transform": "flip"}, "expected transform"),
+        ({"keep_difficult": "yes"}, "expected keep_difficult"),
+    ],
+)
+def test_bad_arguments(voc_root, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VOCDetectionFolder(voc_root, **kwargs)
+    with pytest.raises(ValueError, match="expected root as a folder path"):
+        VOCDetectionFolder(None)
 
 
 def test_missing_annotation(voc_root):
     path = voc_root / "Annotations" / "000003.xml"
     path.unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(f"'000003': {path}")):
+        VOCDetectionFolder(voc_root)
+    with pytest.raises(ValueError, match=re.escape(str(path))):
         VOCDetectionFolder(voc_root)
 
 
@@ -237,7 +263,7 @@ def test_missing_annotation(voc_root):
         (
             "<xmin>5</xmin><ymin>6</ymin><xmax>40</xmax>",
             "<xmin>41</xmin><ymin>6</ymin><xmax>41</xmax>",
-            "object 1: box (xmin, ymin, xmax, ymax) = [41.0, 6.0, 41.0, 30.0] has no area",
+            "[41.0, 6.0, 41.0, 30.0] has no area",
         ),
         ("<name>person</name>", "<name>unicorn</name>", "object 1 has unknown class 'unicorn'"),
         ("<name>person</name>", "<name>Person</name>", "expected one of ['aeroplane', 'bicycle'"),

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ssd_lesson.anchors import make_anchors
-from ssd_lesson.boxes import cxcywh_to_xyxy
+from ssd_lesson.boxes import xyxy_to_cxcywh
 from ssd_lesson.model import (
     SSD,
     SmallBackbone,
@@ -94,7 +94,7 @@ def test_predictions_land_on_their_anchors():
     torch.testing.assert_close(got, torch.tensor(expected))
     # And the anchors in those rows are centred on those cells: row i of map k = cell i // a.
     anchors = make_anchors(TINY.feature_map_sizes, TINY.scales, TINY.aspect_ratios)
-    first_map = anchors[: 16 * 4]
+    first_map = xyxy_to_cxcywh(anchors[: 16 * 4])  # centres in columns 0 and 1
     cell = got[: 16 * 4].long() // 1 - torch.arange(4).repeat(16)  # cell index per row
     torch.testing.assert_close(first_map[:, 0], ((cell % 4).float() + 0.5) / 4)
     torch.testing.assert_close(first_map[:, 1], ((cell // 4).float() + 0.5) / 4)
@@ -142,6 +142,35 @@ def test_small_backbone_makes_the_configured_maps():
 def test_images_of_the_wrong_size_are_rejected():
     with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\).*\(1, 3, 64, 64\)"):
         SSD(TINY)(torch.rand(1, 3, 64, 64))
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\).*\(1, 1, 32, 32\)"):
+        SSD(TINY)(torch.rand(1, 1, 32, 32))  # greyscale: one channel
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\).*\(3, 32, 32\)"):
+        SSD(TINY)(torch.rand(3, 32, 32))  # one image, not a batch
+    with pytest.raises(ValueError, match="as a tensor"):
+        SSD(TINY)([[0.5]])
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        ((torch.rand(1, 3, 32, 32) * 255).to(torch.uint8), r"got torch\.uint8; divide by 255"),
+        (torch.rand(1, 3, 32, 32, dtype=torch.float64), r"got torch\.float64"),
+        (torch.rand(1, 3, 32, 32) * 255, r"expected images in \[0, 1\].*divide by 255"),
+        (torch.randn(1, 3, 32, 32) * 2, r"expected images in \[0, 1\]"),
+        (torch.full((1, 3, 32, 32), float("nan")), r"expected images in \[0, 1\]"),
+    ],
+)
+def test_images_of_another_type_or_range_are_rejected(images, message):
+    with pytest.raises(ValueError, match=message):
+        SSD(TINY)(images)
+
+
+def test_images_slightly_outside_0_1_and_of_the_models_dtype_pass():
+    images = torch.rand(2, 3, 32, 32) * 1.2 - 0.1  # augmentation and rounding stray a little
+    logits, _ = SSD(TINY).eval()(images)
+    assert logits.dtype == torch.float32
+    logits, _ = SSD(TINY).double().eval()(images.double())  # the model's own dtype
+    assert logits.dtype == torch.float64
 
 
 @pytest.mark.parametrize(
@@ -164,6 +193,24 @@ def test_config_round_trips_through_a_plain_dict():
     assert SSDConfig.from_dict({**TINY.to_dict(), "scales": [0.2, 0.45, 0.7, 0.95]}) == TINY
     with pytest.raises(ValueError, match="unknown"):
         SSDConfig.from_dict({**TINY.to_dict(), "colour": "red"})
+    with pytest.raises(ValueError, match="expected a dict of SSDConfig fields"):
+        SSDConfig.from_dict([("image_size", 32)])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"scales": 5}, "expected scales as a sequence of numbers"),
+        ({"scales": ("a", "b", "c", "d")}, "expected scales as a sequence of numbers"),
+        ({"aspect_ratios": "23"}, "expected aspect_ratios as a sequence"),
+        ({"feature_map_sizes": None}, "expected feature_map_sizes as a sequence"),
+        ({"widths": (4, 8.5, 8, 8, 8)}, "widths"),
+        ({"widths": (4, True, 8, 8, 8)}, "widths"),
+    ],
+)
+def test_ill_typed_configs_are_rejected(change, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(TINY, **change)
 
 
 def test_freeze_layers_counts_and_leaves_grads_none():
@@ -190,6 +237,10 @@ def test_freeze_layers_rejects_more_layers_than_there_are():
         freeze_layers(backbone, 5)
     with pytest.raises(ValueError, match="integer"):
         freeze_layers(backbone, -1)
+    with pytest.raises(ValueError, match="integer"):
+        freeze_layers(backbone, "2")
+    with pytest.raises(ValueError, match="expected module as a torch nn.Module"):
+        freeze_layers([nn.Linear(2, 2)], 1)
 
 
 def test_parameter_groups_cover_every_trainable_parameter_once():
@@ -217,6 +268,16 @@ def test_parameter_groups_reject_bad_input():
         parameter_groups(model, 1e-3, 1e-4, early_layers=999)
     with pytest.raises(ValueError, match="lr"):
         parameter_groups(model, -1.0, 1e-4)
+    with pytest.raises(ValueError, match="early_lr"):
+        parameter_groups(model, 1e-3, "small")
+    with pytest.raises(ValueError, match="lr"):
+        parameter_groups(model, float("nan"), 1e-4)
+    with pytest.raises(ValueError, match="early_layers"):
+        parameter_groups(model, 1e-3, 1e-4, early_layers=1.5)
+    with pytest.raises(ValueError, match="early_layers"):
+        parameter_groups(model, 1e-3, 1e-4, early_layers=True)
+    with pytest.raises(ValueError, match="expected model as a torch nn.Module"):
+        parameter_groups(list(model.parameters()), 1e-3, 1e-4)
 
 
 def test_vgg16_backbone_builds_without_download_and_feeds_ssd():
@@ -257,6 +318,16 @@ def test_vgg16_backbone_loads_a_local_state_dict(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.pt"):
         vgg16_backbone(weights_path=tmp_path / "junk.pt")
+
+
+def test_vgg16_backbone_rejects_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        vgg16_backbone(weights_path=tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="expected weights_path as a file path"):
+        vgg16_backbone(weights_path=16)
+    for widths in ((0,), (64.0,), 64, "64"):
+        with pytest.raises(ValueError, match="expected extra_widths as integers"):
+            vgg16_backbone(extra_widths=widths)
 
 
 def test_vgg16_backbone_has_torchvision_vgg16_layers():

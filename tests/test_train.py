@@ -1,4 +1,5 @@
-"""Tests for ssd_lesson.train: fit's history, seeding, learning, the NaN guard, checkpoints."""
+"""Tests for ssd_lesson.train (fit's history, seeding, learning, the NaN guard, CPU threads),
+ssd_lesson.checkpoints, ssd_lesson.recipe and plotting's plot_history."""
 
 import math
 
@@ -7,20 +8,13 @@ import matplotlib.figure
 import pytest
 import torch
 
-from ssd_lesson import train
+from ssd_lesson import checks, recipe, train
+from ssd_lesson.checkpoints import load_checkpoint, save_checkpoint
 from ssd_lesson.data.shapes import ShapesDataset
 from ssd_lesson.model import SSD, SSDConfig
-from ssd_lesson.train import (
-    History,
-    LessonRun,
-    TrainingDiverged,
-    fit,
-    lesson_model,
-    lesson_settings,
-    load_checkpoint,
-    plot_history,
-    save_checkpoint,
-)
+from ssd_lesson.plotting import plot_history, show_image
+from ssd_lesson.recipe import LessonRun, lesson_model, lesson_settings
+from ssd_lesson.train import History, TrainingDiverged, cpu_threads, fit
 
 matplotlib.use("Agg")
 
@@ -87,8 +81,10 @@ def test_history_has_one_row_per_epoch(data):
 
 def test_same_seed_same_losses_other_seed_other_losses(data):
     train, _ = data
+    threads = torch.get_num_threads()  # the same threads for all: the sums run alike
     runs = [
-        fit(tiny_model(), train, epochs=1, batch_size=16, seed=s, progress=False) for s in (3, 3, 4)
+        fit(tiny_model(), train, epochs=1, batch_size=16, seed=s, progress=False, threads=threads)
+        for s in (3, 3, 4)
     ]
     assert runs[0].train_loss == runs[1].train_loss
     assert runs[0].train_loss != runs[2].train_loss
@@ -126,8 +122,9 @@ def test_nan_guard_names_epoch_and_step(data):
     model = tiny_model()
     with torch.no_grad():
         model.class_heads[0].bias.fill_(float("nan"))
-    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1"):
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1") as caught:
         fit(model, train, epochs=1, batch_size=16, progress=False)
+    assert checks.DIVERGED in str(caught.value)  # the package's one wording
 
 
 def test_huge_learning_rate_is_stopped_not_nan(data):
@@ -147,6 +144,16 @@ def test_huge_learning_rate_is_stopped_not_nan(data):
         ({"batch_size": 0}, "batch_size"),
         ({"lr": -1.0}, "lr"),
         ({"time_budget_s": 0}, "time_budget_s"),
+        ({"epochs": 2.5}, "epochs"),
+        ({"epochs": "3"}, "epochs"),
+        ({"batch_size": True}, "batch_size"),
+        ({"lr": "fast"}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"seed": "a"}, "seed"),
+        ({"progress": "no"}, "progress"),
+        ({"threads": 0}, "threads"),
     ],
 )
 def test_bad_fit_arguments(data, kwargs, message):
@@ -158,6 +165,52 @@ def test_bad_fit_arguments(data, kwargs, message):
 def test_fit_rejects_other_models(data):
     with pytest.raises(ValueError, match="SSD"):
         fit(torch.nn.Linear(2, 2), data[0], progress=False)
+
+
+@pytest.mark.parametrize("bad", [None, 5, "images"])
+def test_fit_rejects_what_is_not_a_dataset(data, bad):
+    with pytest.raises(ValueError, match="expected train_data as a dataset"):
+        fit(tiny_model(), bad, progress=False)
+    with pytest.raises(ValueError, match="expected val_data as a dataset"):
+        fit(tiny_model(), data[0], bad if bad is not None else 5, progress=False)
+    with pytest.raises(ValueError, match="at least one image"):
+        fit(tiny_model(), [], progress=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# CPU threads
+
+
+def test_fit_restores_the_callers_threads_and_records_its_own(data):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        history = fit(tiny_model(), data[0], epochs=1, batch_size=16, progress=False, threads=1)
+        assert history.threads == 1 and torch.get_num_threads() == 2
+        assert History(**history.to_dict()).threads == 1  # it survives a checkpoint's dict
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("share", "expected"), [(1.0, 2), (0.8, 2), (0.5, 1), (0.3, 1)])
+def test_busy_cores_mean_one_thread(monkeypatch, share, expected):
+    monkeypatch.setattr(train, "cpu_share", lambda threads: share)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with cpu_threads() as used:
+            assert used == expected == torch.get_num_threads()
+        assert torch.get_num_threads() == 2
+        with cpu_threads(3) as used:  # asked for: no measuring
+            assert used == 3 == torch.get_num_threads()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cpu_share_is_a_fraction_of_the_threads():
+    share = train.cpu_share(1, seconds=0.02)
+    assert 0 < share <= 1.5  # CPU time of one thread over wall time, up to timer granularity
 
 
 def test_plot_history_draws_one_point_per_batch_when_it_has_them():
@@ -212,6 +265,12 @@ def test_plot_history_draws_loss_parts_and_map():
     )
 
 
+def test_show_image_wants_one_image_not_a_batch():
+    figure = matplotlib.figure.Figure()
+    with pytest.raises(ValueError, match="expected one image"):
+        show_image(figure.add_subplot(), torch.rand(2, 3, 8, 8))
+
+
 # ----------------------------------------------------------------------------------------------
 # Checkpoints
 
@@ -255,8 +314,61 @@ def test_other_files_are_clear_errors(tmp_path):
     torch.save(tiny_model().state_dict(), state_only)  # weights without config
     with pytest.raises(ValueError, match=r"weights\.pt is not an ssd-lesson checkpoint"):
         load_checkpoint(state_only)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def _rewrite(path, **changes):
+    checkpoint = torch.load(path, weights_only=True)
+    torch.save({**checkpoint, **changes}, path)
+    return path
+
+
+def test_checkpoint_without_weights_is_a_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "model.pt", tiny_model())
+    checkpoint = torch.load(path, weights_only=True)
+    del checkpoint["state_dict"]
+    torch.save(checkpoint, path)
+    with pytest.raises(ValueError, match=r"model\.pt: expected a 'state_dict' entry"):
+        load_checkpoint(path)
+    _rewrite(path, state_dict=[1, 2])
+    with pytest.raises(ValueError, match="got list"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("tiny", "expected a 'config' entry holding a dict"),
+        (None, "expected a 'config' entry holding a dict"),
+        ({**TINY.to_dict(), "scales": 5}, "expected scales as a sequence of numbers"),
+        ({**TINY.to_dict(), "image_size": "32"}, "image_size"),
+        ({**TINY.to_dict(), "colour": "red"}, "unknown"),
+    ],
+)
+def test_checkpoint_with_an_ill_typed_config_is_a_clear_error(tmp_path, config, message):
+    path = _rewrite(save_checkpoint(tmp_path / "model.pt", tiny_model()), config=config)
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(path)
+
+
+def test_checkpoint_with_weights_of_another_config_is_a_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "model.pt", tiny_model())
+    other = SSD(SSDConfig(**{**TINY.to_dict(), "num_classes": 2}))  # other class heads
+    _rewrite(path, state_dict=other.state_dict())
+    with pytest.raises(ValueError, match=r"do not fit the saved config: expected 'class_heads"):
+        load_checkpoint(path)
+    fewer = dict(tiny_model().state_dict())
+    fewer.pop("box_heads.0.bias")
+    _rewrite(path, state_dict=fewer)
+    with pytest.raises(ValueError, match=r"missing \['box_heads\.0\.bias'\]"):
+        load_checkpoint(path)
+
+
+def test_load_checkpoint_rejects_a_config_that_is_not_one(tmp_path):
+    path = save_checkpoint(tmp_path / "model.pt", tiny_model())
+    with pytest.raises(ValueError, match="expected config as an SSDConfig"):
+        load_checkpoint(path, TINY.to_dict())
 
 
 # ---------------------------------------------------------------- lesson_model: train once, reuse
@@ -271,7 +383,7 @@ def counted_recipe(monkeypatch):
         calls.append(seed)
         return LessonRun(None, None, tiny_model(seed).eval(), History(train_loss=[1.0]), 0.0)
 
-    monkeypatch.setattr(train, "lesson_recipe", tiny_recipe)
+    monkeypatch.setattr(recipe, "lesson_recipe", tiny_recipe)
     return calls
 
 
@@ -311,18 +423,16 @@ def test_lesson_model_replaces_a_foreign_or_broken_file(tmp_path, counted_recipe
 
 def test_lesson_recipe_fits_with_the_lesson_settings(monkeypatch):
     """lesson_recipe, lesson_fit_settings and lesson_settings describe one and the same run."""
-    import ssd_lesson.data.shapes as shapes
-
     calls = {}
-    monkeypatch.setattr(shapes, "ShapesDataset", lambda n, seed, precompute: tiny_data(2, seed))
+    monkeypatch.setattr(recipe, "ShapesDataset", lambda n, seed, precompute: tiny_data(2, seed))
 
-    def fake_fit(model, train_data, val_data, progress, **settings):
+    def fake_fit(model, train_data, val_data, progress, threads, **settings):
         calls.update(settings)
         return History()
 
-    monkeypatch.setattr(train, "fit", fake_fit)
-    train.lesson_recipe(seed=2)
-    assert calls == train.lesson_fit_settings(2)
-    recipe = lesson_settings(2)
-    assert {name: recipe[name] for name in calls} == calls  # the recipe names fit's settings
-    assert recipe["train_seed"] == train.LESSON_TRAIN_SEED + 2
+    monkeypatch.setattr(recipe, "fit", fake_fit)
+    recipe.lesson_recipe(seed=2)
+    assert calls == recipe.lesson_fit_settings(2)
+    settings = lesson_settings(2)
+    assert {name: settings[name] for name in calls} == calls  # the recipe names fit's settings
+    assert settings["train_seed"] == recipe.LESSON_TRAIN_SEED + 2

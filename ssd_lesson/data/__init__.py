@@ -9,7 +9,7 @@
 from ssd_lesson.data.augment import IMAGENET_MEAN, ssd_augmentation
 from ssd_lesson.data.collate import Batch, detection_collate
 from ssd_lesson.data.shapes import SHAPE_CLASSES, ShapesDataset
-from ssd_lesson.data.voc import VOC_CLASSES, VOCDetectionFolder
+from ssd_lesson.data.voc import VOC_CLASSES, VOCDetectionFolder, VOCFileNotFound
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -18,6 +18,7 @@ __all__ = [
     "Batch",
     "ShapesDataset",
     "VOCDetectionFolder",
+    "VOCFileNotFound",
     "detection_collate",
     "ssd_augmentation",
 ]

@@ -18,7 +18,7 @@ from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from ssd_lesson.boxes import GROUND_TRUTH_MARGIN, check_xyxy
+from ssd_lesson import checks
 
 
 class Batch(NamedTuple):
@@ -56,11 +56,11 @@ def detection_collate(batch) -> Batch:
     for i, (_, target) in enumerate(batch):
         boxes_px, image_labels = _boxes_and_labels(target, i, (height, width))
         scale = boxes_px.new_tensor([width, height, width, height])
-        fractions = check_xyxy(
+        fractions = checks.boxes(
             boxes_px / scale,
             f"boxes of image {i} (after dividing by its width and height)",
             positive_area=True,
-            margin=GROUND_TRUTH_MARGIN,
+            margin=checks.GROUND_TRUTH_MARGIN,
         )
         boxes.append(fractions)
         labels.append(image_labels)

@@ -28,6 +28,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from ssd_lesson import checks
+
 # Class 1..C names; index 0 of a model's scores is background.
 SHAPE_CLASSES = ("ellipse", "rectangle", "triangle", "cross")
 DEFAULT_IMAGE_SIZE = 64
@@ -80,12 +82,15 @@ class ShapesDataset(Dataset):
         transform=None,
         precompute: bool = False,
     ) -> None:
-        _check_int("num_images", num_images, 0)
-        _check_int("image_size", image_size, 32)
-        _check_int("seed", seed, 0)
-        _check_int("min_objects", min_objects, 0)
-        _check_int("max_objects", max_objects, min_objects)
-        if not (0 < min_size <= max_size <= 1):
+        num_images = checks.integer(num_images, "num_images", 0)
+        image_size = checks.integer(image_size, "image_size", 32)
+        seed = checks.integer(seed, "seed", 0)
+        min_objects = checks.integer(min_objects, "min_objects", 0)
+        max_objects = checks.integer(max_objects, "max_objects", min_objects)
+        min_size = checks.number(min_size, "min_size", 0, 1, low_open=True)
+        max_size = checks.number(max_size, "max_size", 0, 1, low_open=True)
+        precompute = checks.flag(precompute, "precompute")
+        if min_size > max_size:
             raise ValueError(
                 f"expected 0 < min_size <= max_size <= 1 (fractions of the image side), got "
                 f"min_size={min_size!r}, max_size={max_size!r}"
@@ -176,11 +181,6 @@ class ShapesDataset(Dataset):
         objects = np.concatenate((labels[:, None], centres, half_sizes, colours), axis=1)[order]
         noise = torch.Generator().manual_seed(int(rng.integers(2**62)))
         return {"background": background, "objects": objects.astype(np.float32), "noise": noise}
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"expected {name} as an integer >= {minimum}, got {value!r}")
 
 
 def _pixel_centres(size: int) -> tuple[Tensor, Tensor]:

@@ -16,12 +16,15 @@ An item is ``(image, target)``: ``image`` a ``tv_tensors.Image`` (3, H, W) float
 ``target["labels"]`` int64 (N,) with classes 1..20 (0 is background).
 
 All annotations are read and checked when the dataset is built, so a broken file fails at once
-with its path in the message, not in the middle of an epoch.
+with its path in the message, not in the middle of an epoch. Every problem is a ValueError naming
+the file; a missing file or folder is a ``VOCFileNotFound``, both a ValueError and a
+FileNotFoundError.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +35,8 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.io import ImageReadMode, read_image
 from torchvision.transforms.v2 import functional as F
+
+from ssd_lesson import checks
 
 # The 20 Pascal VOC classes in the standard (alphabetical) order: label i + 1 is VOC_CLASSES[i].
 VOC_CLASSES = (
@@ -62,6 +67,11 @@ BORDER_TOLERANCE_PX = 1.0
 _CORNERS = ("xmin", "ymin", "xmax", "ymax")
 
 
+class VOCFileNotFound(FileNotFoundError, ValueError):
+    """A file or folder of the VOC layout is missing. Both a FileNotFoundError and, like every
+    other VOC problem, a ValueError naming the file."""
+
+
 class VOCDetectionFolder(Dataset):
     """The images of one VOC split with their boxes and labels.
 
@@ -84,6 +94,12 @@ class VOCDetectionFolder(Dataset):
         transform: Callable | None = None,
         keep_difficult: bool = False,
     ) -> None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise ValueError(f"expected root as a folder path, got {type(root).__name__}")
+        if not isinstance(image_set, str) or not image_set:
+            raise ValueError(f"expected image_set as a split name like 'train', got {image_set!r}")
+        if transform is not None and not callable(transform):
+            raise ValueError(f"expected transform as a callable or None, got {transform!r}")
         self.root = Path(root)
         self.image_set = image_set
         self.classes = () if isinstance(classes, str) else tuple(classes)
@@ -93,15 +109,13 @@ class VOCDetectionFolder(Dataset):
                 f"expected classes as a non-empty list of different names, got {classes!r}"
             )
         self.transform = transform
-        self.keep_difficult = keep_difficult
+        self.keep_difficult = checks.flag(keep_difficult, "keep_difficult")
         self.ids = _read_ids(_image_set_file(self.root, image_set))
         self._boxes: list[Tensor] = []  # per image (N, 4) float32, xyxy pixels
         self._labels: list[Tensor] = []  # per image (N,) int64, 1..C
         self._sizes: list[tuple[int, int]] = []  # per image (height, width) from the XML
         for image_id in self.ids:
-            image_path = self._image_path(image_id)
-            if not image_path.is_file():
-                raise FileNotFoundError(f"missing image for id {image_id!r}: {image_path}")
+            self._check_image_exists(image_id)
             boxes, labels, size = self._read_annotation(image_id)
             self._boxes.append(boxes)
             self._labels.append(labels)
@@ -111,7 +125,7 @@ class VOCDetectionFolder(Dataset):
         return len(self.ids)
 
     def __getitem__(self, index: int):
-        image_path = self._image_path(self.ids[index])
+        image_path = self._check_image_exists(self.ids[index])
         try:
             pixels = read_image(str(image_path), mode=ImageReadMode.RGB)  # (3, H, W) uint8
         except (RuntimeError, OSError) as err:
@@ -137,6 +151,12 @@ class VOCDetectionFolder(Dataset):
     def _image_path(self, image_id: str) -> Path:
         return self.root / "JPEGImages" / f"{image_id}.jpg"
 
+    def _check_image_exists(self, image_id: str) -> Path:
+        path = self._image_path(image_id)
+        if not path.is_file():
+            raise VOCFileNotFound(f"missing image for id {image_id!r}: {path}")
+        return path
+
     def _annotation_path(self, image_id: str) -> Path:
         return self.root / "Annotations" / f"{image_id}.xml"
 
@@ -144,7 +164,7 @@ class VOCDetectionFolder(Dataset):
         """Boxes (N, 4) xyxy pixels, labels (N,) and the image (height, width) of one XML."""
         path = self._annotation_path(image_id)
         if not path.is_file():
-            raise FileNotFoundError(f"missing annotation for id {image_id!r}: {path}")
+            raise VOCFileNotFound(f"missing annotation for id {image_id!r}: {path}")
         try:
             tree = ET.parse(path)
         except ET.ParseError as err:
@@ -219,20 +239,20 @@ def _number(element: ET.Element, tag: str, path: Path, where: str = "") -> float
 
 def _image_set_file(root: Path, image_set: str) -> Path:
     if not root.is_dir():
-        raise FileNotFoundError(f"VOC root folder not found: {root}")
+        raise VOCFileNotFound(f"VOC root folder not found: {root}")
     if not (root / "ImageSets").is_dir():
         # Look one and two levels down: root may be VOCdevkit or the folder above it.
         below = [*root.glob("*/ImageSets/Main"), *root.glob("*/*/ImageSets/Main")]
         found = sorted(p.parent.parent for p in below if p.is_dir())
         hint = f"; did you mean {[str(p) for p in found]}?" if found else ""
-        raise FileNotFoundError(
+        raise VOCFileNotFound(
             f"no ImageSets folder in {root}: expected the year folder that holds JPEGImages, "
             f"Annotations and ImageSets, such as VOCdevkit/VOC2007{hint}"
         )
     path = root / "ImageSets" / "Main" / f"{image_set}.txt"
     if not path.is_file():
         splits = sorted(p.stem for p in path.parent.glob("*.txt") if "_" not in p.stem)
-        raise FileNotFoundError(f"image set {image_set!r} not found: {path}; found {splits}")
+        raise VOCFileNotFound(f"image set {image_set!r} not found: {path}; found {splits}")
     return path
 
 
