@@ -231,15 +231,15 @@ def test_decode_keeps_the_gradient_of_the_offsets():
 # --- Bad inputs ----------------------------------------------------------------------------------
 
 BAD_BOXES = {
-    "swapped_x": ([[0.4, 0.2, 0.2, 0.4]], r"x2 >= x1 and y2 >= y1"),
-    "swapped_y": ([[0.2, 0.4, 0.4, 0.2]], r"x2 >= x1 and y2 >= y1"),
-    "zero_width": ([[0.2, 0.2, 0.2, 0.4]], r"positive width and height.*zero area"),
-    "zero_height": ([[0.2, 0.3, 0.4, 0.3]], r"positive width and height.*zero area"),
-    "point": ([[0.2, 0.2, 0.2, 0.2]], r"positive width and height"),
-    "nan": ([[0.2, 0.2, math.nan, 0.4]], r"finite"),
-    "inf": ([[0.2, -math.inf, 0.4, 0.4]], r"finite"),
-    "pixels": ([[20.0, 20.0, 140.0, 140.0]], r"fractions of the image.*look like pixels"),
-    "shape": ([[0.2, 0.2, 0.4]], r"of shape \(N, 4\), got \(1, 3\)"),
+    "swapped_x": ([[0.4, 0.2, 0.2, 0.4]], "x2 >= x1"),
+    "swapped_y": ([[0.2, 0.4, 0.4, 0.2]], "x2 >= x1"),
+    "zero_width": ([[0.2, 0.2, 0.2, 0.4]], "zero area"),
+    "zero_height": ([[0.2, 0.3, 0.4, 0.3]], "zero area"),
+    "point": ([[0.2, 0.2, 0.2, 0.2]], "positive width and height"),
+    "nan": ([[0.2, 0.2, math.nan, 0.4]], "NaN or inf"),
+    "inf": ([[0.2, -math.inf, 0.4, 0.4]], "NaN or inf"),
+    "pixels": ([[20.0, 20.0, 140.0, 140.0]], "look like pixels"),
+    "shape": ([[0.2, 0.2, 0.4]], r"\(1, 3\)"),
 }
 
 
@@ -249,11 +249,11 @@ def test_bad_boxes_are_rejected(case):
     bad = torch.tensor(bad)
     with pytest.raises(ValueError, match=f"gt_boxes.*{message}|{message}.*gt_boxes"):
         encode(ANCHOR, bad)
-    with pytest.raises(ValueError, match=f"anchors_xyxy.*{message}|{message}.*anchors_xyxy"):
+    with pytest.raises(ValueError, match=f"anchors.*{message}|{message}.*anchors"):
         encode(bad, ANCHOR)
-    with pytest.raises(ValueError, match=f"anchors_xyxy.*{message}|{message}.*anchors_xyxy"):
+    with pytest.raises(ValueError, match=f"anchors.*{message}|{message}.*anchors"):
         decode(bad, torch.zeros(1, 4))
-    with pytest.raises(ValueError, match=f"anchors_xyxy.*{message}|{message}.*anchors_xyxy"):
+    with pytest.raises(ValueError, match=f"anchors.*{message}|{message}.*anchors"):
         build_targets(bad, [ANCHOR], [[1]])
     with pytest.raises(ValueError, match=f"gt_boxes.*{message}|{message}.*gt_boxes"):
         build_targets(QUADRANTS, [ANCHOR, bad], [[1], [1]])
@@ -261,8 +261,7 @@ def test_bad_boxes_are_rejected(case):
 
 @pytest.mark.parametrize("num_gt", [0, 2, 5])
 def test_encode_needs_one_gt_box_per_anchor(num_gt):
-    message = rf"one ground-truth box per anchor, got gt_boxes of shape \({num_gt}, 4\) and "
-    with pytest.raises(ValueError, match=message + r"anchors_xyxy of shape \(4, 4\)"):
+    with pytest.raises(ValueError, match=rf"one ground-truth box per anchor.*\({num_gt}, 4\)"):
         encode(QUADRANTS, ANCHOR.expand(num_gt, 4))
 
 
@@ -286,7 +285,7 @@ BAD_VARIANCES = [
 
 @pytest.mark.parametrize("variances", BAD_VARIANCES, ids=repr)
 def test_bad_variances_are_rejected(variances):
-    message = r"variances as two numbers \(centre, size\) in \(0, 1\]"
+    message = "variances"
     with pytest.raises(ValueError, match=message):
         encode(ANCHOR, ANCHOR, variances)
     with pytest.raises(ValueError, match=message):
@@ -296,7 +295,7 @@ def test_bad_variances_are_rejected(variances):
 
 
 def test_variances_name_torchvision_weights():
-    with pytest.raises(ValueError, match=r"BoxCoder weights \(10, 10, 5, 5\) are 1 / variances"):
+    with pytest.raises(ValueError, match=r"BoxCoder weights \(10, 10, 5, 5\)"):
         decode(ANCHOR, torch.zeros(1, 4), (10, 5))
 
 
@@ -312,13 +311,14 @@ def test_variances_name_torchvision_weights():
     ids=["4x5", "too_few", "too_many", "1d", "4d"],
 )
 def test_offsets_of_wrong_shape_are_rejected(offsets):
-    message = r"offsets of shape \(4, 4\) or \(B, 4, 4\), one row per anchor, got "
-    with pytest.raises(ValueError, match=message + re.escape(str(tuple(offsets.shape)))):
+    with pytest.raises(
+        ValueError, match="offsets of shape.*" + re.escape(str(tuple(offsets.shape)))
+    ):
         decode(QUADRANTS, offsets)
 
 
 def test_non_numeric_offsets_are_rejected():
-    with pytest.raises(ValueError, match=r"offsets as a tensor \(A, 4\), got 'abc'"):
+    with pytest.raises(ValueError, match="offsets"):
         decode(QUADRANTS, "abc")
 
 
@@ -326,7 +326,7 @@ def test_non_numeric_offsets_are_rejected():
 def test_non_finite_offsets_are_rejected(value):
     offsets = torch.zeros(2, 4, 4)
     offsets[1, 3, 2] = value
-    with pytest.raises(ValueError, match="finite offsets, got NaN or inf.*diverged"):
+    with pytest.raises(ValueError, match="diverged"):
         decode(QUADRANTS, offsets)
 
 
@@ -478,11 +478,11 @@ def test_build_targets_carry_no_gradient():
 
 
 def test_build_targets_rejects_bad_labels():
-    with pytest.raises(ValueError, match="one labels tensor per image, got 2 box tensors and 1"):
+    with pytest.raises(ValueError, match="one labels tensor per image"):
         build_targets(QUADRANTS, [ANCHOR, ANCHOR], [[1]])
     with pytest.raises(ValueError, match="0 is background"):
         build_targets(QUADRANTS, [ANCHOR], [[0]])
-    with pytest.raises(ValueError, match="integer class labels"):
+    with pytest.raises(ValueError, match="integer gt_labels"):
         build_targets(QUADRANTS, [ANCHOR], [[1.0]])
-    with pytest.raises(ValueError, match=r"iou_threshold in \(0, 1\]"):
+    with pytest.raises(ValueError, match="iou_threshold"):
         build_targets(QUADRANTS, [ANCHOR], [[1]], iou_threshold=0)
