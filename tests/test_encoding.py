@@ -10,7 +10,6 @@ from torch.testing import assert_close
 from torchvision.models.detection._utils import BoxCoder, SSDMatcher
 
 from ssd_lesson.anchors import make_anchors, ssd300_anchors
-from ssd_lesson.boxes import cxcywh_to_xyxy
 from ssd_lesson.encoding import SIZE_CLAMP, VARIANCES, build_targets, decode, encode
 from ssd_lesson.matching import BACKGROUND
 
