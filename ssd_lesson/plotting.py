@@ -20,7 +20,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ssd_lesson.boxes import as_boxes, cxcywh_to_xyxy
+from ssd_lesson import checks
 
 GROUND_TRUTH_COLOR = "#009E73"  # bluish green
 FORCED_COLOR = "#D55E00"  # vermillion: rule 1, an object's best anchor
@@ -86,7 +86,7 @@ def draw_boxes(
     alpha: float = 1.0,
 ) -> Axes:
     """Outline xyxy boxes (fractions) on ``ax``, with an optional text label at each corner."""
-    boxes = as_boxes(boxes_xyxy, "boxes_xyxy").detach().cpu().numpy()
+    boxes = checks.boxes(boxes_xyxy, "boxes_xyxy", fractions=False).detach().cpu().numpy()
     if len(boxes) == 0:
         return ax
     x1, y1, x2, y2 = boxes.T
@@ -137,13 +137,13 @@ def draw_grid(ax: Axes, rows: int, cols: int, color: str = "white", alpha: float
     return ax
 
 
-def draw_matches(ax: Axes, anchors_xyxy, gt_boxes, explanation, show_background=True) -> Axes:
+def draw_matches(ax: Axes, anchors, gt_boxes, explanation, show_background=True) -> Axes:
     """Colour anchors by the matching rule that picked them; ``explanation`` from explain_matches.
 
     Forced matches (rule 1) are vermillion, threshold matches (rule 2) blue, background grey.
     An anchor picked by both rules is drawn as forced.
     """
-    anchors = as_boxes(anchors_xyxy, "anchors_xyxy")
+    anchors = checks.anchors(anchors)
     forced = explanation.forced
     threshold_only = explanation.above_threshold & ~forced
     if show_background:
