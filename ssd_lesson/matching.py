@@ -128,7 +128,8 @@ def match_targets(
     Returns:
         MatchTargets(labels (A,) int64, matched_gt (A,) int64 with BACKGROUND = -1).
     """
-    gt_labels = checks.integer_labels(gt_labels, "gt_labels", count=len(checks.boxes(gt_boxes)))
+    num_gt = len(checks.ground_truth(gt_boxes))
+    gt_labels = checks.integer_labels(gt_labels, "gt_labels", count=num_gt)
     matched = match_anchors(anchors, gt_boxes, iou_threshold)  # (A,)
     # Look up every anchor's object class, then give background anchors class 0.
     labels = gt_labels.to(matched.device)[matched.clamp(min=0)] if len(gt_labels) else matched
