@@ -52,6 +52,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_loss.py
 	$(BIN)/python benchmarks/bench_nms.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_load.py
 
 # Ten seeds of lesson 05's training: no NaN, every seed's mAP@0.5 >= 0.85 (about 4 minutes on 2 cores).
 bench-seeds: $(STAMP)

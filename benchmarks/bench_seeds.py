@@ -3,7 +3,7 @@
 Run with ``.venv/bin/python benchmarks/bench_seeds.py`` (about 10-12 minutes on 2 cores).
 
 Each seed draws its own training images and its own initial weights (the held-out images are
-the same for all) and runs ``ssd_lesson.train.lesson_recipe``, the function lesson 05 calls.
+the same for all) and runs ``ssd_lesson.recipe.lesson_recipe``, the function lesson 05 calls.
 Prints one row per seed (held-out mAP@0.5, final training loss, whether any loss was NaN,
 training seconds) and the lowest mAP. Exits non-zero if any seed ends below 0.85 or with a NaN.
 """
@@ -19,7 +19,8 @@ import torch
 # Run as a script: its folder is on sys.path, so the sibling benchmark's helper imports.
 from bench_training import load_average  # noqa: E402
 
-from ssd_lesson.train import TrainingDiverged, lesson_recipe
+from ssd_lesson.recipe import lesson_recipe
+from ssd_lesson.train import TrainingDiverged
 
 MIN_MAP = 0.85
 

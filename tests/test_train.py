@@ -159,7 +159,7 @@ def test_huge_learning_rate_is_stopped_not_nan(data):
 def test_bad_fit_arguments(data, kwargs, message):
     train, _ = data
     with pytest.raises(ValueError, match=message):
-        fit(tiny_model(), train, progress=False, **kwargs)
+        fit(tiny_model(), train, **{"progress": False, **kwargs})
 
 
 def test_fit_rejects_other_models(data):
