@@ -7,14 +7,20 @@
 * ``ssd_lesson.loss``: the SSD loss, with hard-negative mining.
 * ``ssd_lesson.data``: a synthetic shapes dataset, SSD augmentation, a VOC-folder reader, batching.
 * ``ssd_lesson.model``: a small SSD for the CPU and the VGG16 recipe (backbone, freezing, groups).
-* ``ssd_lesson.train``: training with validation mAP, loss curves and checkpoints.
+* ``ssd_lesson.train``: the training loop, with validation loss and mAP every epoch.
+* ``ssd_lesson.checkpoints``: saving a trained model with its configuration, and loading it.
+* ``ssd_lesson.recipe``: lesson 05's training, written down once.
 * ``ssd_lesson.inference``: from raw outputs to detections: decode, scores, NMS, top-k.
 * ``ssd_lesson.metrics``: average precision, VOC style (IoU 0.5) and COCO style (0.50:0.95).
 * ``ssd_lesson.plotting``: pictures of boxes, anchors and matches.
 * ``ssd_lesson.widgets``: interactive explorers for the lessons, one module per lesson.
 * ``ssd_lesson.exercises``: self-checks for the lessons' exercises.
 
-Boxes are xyxy fractions of the image unless a name says otherwise; class 0 is background.
+Two modules are engineering, not SSD: ``ssd_lesson.checks`` (every input check and its message)
+and ``ssd_lesson.fast`` (batched versions of matching and targets, used by training).
+
+Boxes are xyxy fractions of the image unless a name says otherwise; anchors come first in every
+function that takes them; class 0 is background.
 """
 
 __version__ = "0.1.0"
