@@ -4,6 +4,7 @@ import math
 import re
 import types
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,6 @@ from torchvision.models.detection._utils import BoxCoder, SSDMatcher
 from torchvision.models.detection.ssd import SSD
 
 from ssd_lesson.anchors import ssd300_anchors
-from ssd_lesson.boxes import cxcywh_to_xyxy
 from ssd_lesson.encoding import build_targets
 from ssd_lesson.loss import NEG_POS_RATIO, LossResult, hard_negatives, ssd_loss
 
@@ -417,7 +417,7 @@ def test_targets_from_build_targets_carry_no_gradient():
 
 def test_target_offsets_with_a_gradient_are_rejected():
     logits, offsets, labels, target_offsets = tiny_case()
-    with pytest.raises(ValueError, match=r"target_offsets without gradient.*\.detach\(\)"):
+    with pytest.raises(ValueError, match="target_offsets without gradient"):
         ssd_loss(logits, offsets, labels, target_offsets.requires_grad_())
 
 
@@ -506,51 +506,30 @@ def with_value(tensor, index, value):
 LOGITS, OFFSETS, LABELS, TARGET_OFFSETS = tiny_case()
 BAD_INPUTS = {
     "logits_2d": ({"class_logits": LOGITS[0]}, r"class_logits of shape \(B, A, C\+1\)"),
-    "one_class": ({"class_logits": LOGITS[..., :1]}, r"C\+1 >= 2.*got \(1, 4, 1\)"),
+    "one_class": ({"class_logits": LOGITS[..., :1]}, r"class_logits.*\(1, 4, 1\)"),
     "int_logits": ({"class_logits": LOGITS.long()}, "floating-point class_logits"),
-    "offsets_5": (
-        {"box_offsets": torch.zeros(1, 4, 5)},
-        r"box_offsets of shape \(1, 4, 4\) to match class_logits \(1, 4, 2\), got \(1, 4, 5\)",
-    ),
+    "offsets_5": ({"box_offsets": torch.zeros(1, 4, 5)}, r"box_offsets of shape \(1, 4, 4\)"),
     "offsets_batch": ({"box_offsets": torch.zeros(2, 4, 4)}, r"box_offsets of shape \(1, 4, 4\)"),
-    "labels_shape": ({"target_labels": LABELS[0]}, r"target_labels of shape \(1, 4\).*got \(4,\)"),
+    "labels_shape": ({"target_labels": LABELS[0]}, r"target_labels of shape \(1, 4\)"),
     "labels_anchors": (
         {"target_labels": torch.zeros(1, 5, dtype=torch.long)},
         r"target_labels of shape \(1, 4\)",
     ),
     "target_offsets": ({"target_offsets": torch.zeros(1, 4)}, r"target_offsets of shape \(1, 4, 4"),
-    "float_labels": ({"target_labels": LABELS.float()}, "integer target_labels, got dtype"),
-    "bool_labels": ({"target_labels": LABELS.bool()}, "integer target_labels, got dtype"),
-    "label_-1": (
-        {"target_labels": with_value(LABELS, (0, 1), -1)},
-        r"target_labels in 0\.\.1 \(0 = background\) for 2 class scores, got values from -1",
-    ),
-    "label_C+1": (
-        {"target_labels": with_value(LABELS, (0, 1), 2)},
-        r"target_labels in 0\.\.1 .* from 0 to 2",
-    ),
-    "nan_logits": (
-        {"class_logits": with_value(LOGITS, (0, 2, 1), math.nan)},
-        "finite class_logits",
-    ),
-    "inf_logits": (
-        {"class_logits": with_value(LOGITS, (0, 0, 0), math.inf)},
-        "finite class_logits",
-    ),
-    "nan_offsets": (
-        {"box_offsets": with_value(OFFSETS, (0, 3, 0), math.nan)},
-        "finite box_offsets",
-    ),
-    "inf_offsets": (
-        {"box_offsets": with_value(OFFSETS, (0, 0, 0), -math.inf)},
-        "finite box_offsets",
-    ),
+    "float_labels": ({"target_labels": LABELS.float()}, "integer target_labels"),
+    "bool_labels": ({"target_labels": LABELS.bool()}, "integer target_labels"),
+    "label_-1": ({"target_labels": with_value(LABELS, (0, 1), -1)}, r"target_labels in 0\.\.1"),
+    "label_C+1": ({"target_labels": with_value(LABELS, (0, 1), 2)}, r"target_labels in 0\.\.1"),
+    "nan_logits": ({"class_logits": with_value(LOGITS, (0, 2, 1), math.nan)}, "class_logits"),
+    "inf_logits": ({"class_logits": with_value(LOGITS, (0, 0, 0), math.inf)}, "class_logits"),
+    "nan_offsets": ({"box_offsets": with_value(OFFSETS, (0, 3, 0), math.nan)}, "box_offsets"),
+    "inf_offsets": ({"box_offsets": with_value(OFFSETS, (0, 0, 0), -math.inf)}, "box_offsets"),
     "nan_targets": (
         {"target_offsets": with_value(TARGET_OFFSETS, (0, 0, 2), math.nan)},
-        "finite target_offsets.*degenerate",
+        "target_offsets.*degenerate",
     ),
-    "list_logits": ({"class_logits": LOGITS.tolist()}, "class_logits as a tensor, got list"),
-    "list_labels": ({"target_labels": [[1, 0, 0, 0]]}, "target_labels as a tensor, got list"),
+    "list_logits": ({"class_logits": LOGITS.tolist()}, "class_logits as a tensor"),
+    "list_labels": ({"target_labels": [[1, 0, 0, 0]]}, "target_labels as a tensor"),
 }
 
 
@@ -563,14 +542,53 @@ def test_bad_inputs_are_rejected(case):
 
 @pytest.mark.parametrize("ratio", [-1, -0.5, True, False, math.nan, math.inf, "3", None])
 def test_bad_neg_pos_ratio_is_rejected(ratio):
-    with pytest.raises(ValueError, match="neg_pos_ratio as a number >= 0"):
+    with pytest.raises(ValueError, match="neg_pos_ratio"):
         ssd_loss(*tiny_case(), neg_pos_ratio=ratio)
 
 
 @pytest.mark.parametrize("min_negatives", [-1, 1.5, 2.0, True, "2", None])
 def test_bad_min_negatives_is_rejected(min_negatives):
-    with pytest.raises(ValueError, match="min_negatives as an integer >= 0"):
+    with pytest.raises(ValueError, match="min_negatives"):
         ssd_loss(*tiny_case(), min_negatives=min_negatives)
+
+
+@pytest.mark.parametrize("ratio", [-1, math.nan, math.inf, None])
+def test_hard_negatives_rejects_a_bad_ratio(ratio):
+    with pytest.raises(ValueError, match="neg_pos_ratio"):
+        hard_negatives(torch.rand(2, 5), torch.zeros(2, 5, dtype=torch.bool), ratio)
+
+
+BAD_MINING = {
+    "loss_1d": (torch.rand(5), torch.zeros(5, dtype=torch.bool), "anchor_loss"),
+    "loss_list": ([[0.1, 0.2]], torch.zeros(1, 2, dtype=torch.bool), "anchor_loss"),
+    "positives_shape": (torch.rand(2, 5), torch.zeros(2, 4, dtype=torch.bool), "positives"),
+    "positives_int": (torch.rand(2, 5), torch.zeros(2, 5, dtype=torch.long), "positives"),
+    "positives_1d": (torch.rand(2, 5), torch.zeros(5, dtype=torch.bool), "positives"),
+    "nan_loss": (
+        torch.tensor([[0.1, math.nan]]),
+        torch.zeros(1, 2, dtype=torch.bool),
+        "anchor_loss",
+    ),
+    "int_loss": (
+        torch.ones(1, 2, dtype=torch.long),
+        torch.zeros(1, 2, dtype=torch.bool),
+        "anchor_loss",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MINING, ids=list(BAD_MINING))
+def test_hard_negatives_rejects_bad_tensors(case):
+    anchor_loss, positives, message = BAD_MINING[case]
+    with pytest.raises(ValueError, match=message):
+        hard_negatives(anchor_loss, positives)
+
+
+def test_hard_negatives_accepts_numpy_ratio():
+    loss = torch.tensor([[0.1, 0.9, 0.5, 0.3, 0.7]])
+    positives = torch.tensor([[True, False, False, False, False]])
+    mined = hard_negatives(loss, positives, np.float32(2.0))
+    assert mined.tolist() == [[False, True, False, False, True]]
 
 
 # --- LossResult ----------------------------------------------------------------------------------
