@@ -13,14 +13,12 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from ssd_lesson.anchors import make_anchors, paper_scales  # noqa: E402
-from ssd_lesson.boxes import cxcywh_to_xyxy  # noqa: E402
 from ssd_lesson.encoding import build_targets  # noqa: E402
 from ssd_lesson.loss import ssd_loss  # noqa: E402
 from ssd_lesson.matching import BACKGROUND, match_anchors  # noqa: E402
 from ssd_lesson.plotting import sample_photo  # noqa: E402
 from ssd_lesson.widgets import (  # noqa: E402
     ENCODING_OBJECTS,
-    Explorer,
     anchor_explorer,
     anchor_layout,
     draw_encoding_view,
@@ -33,7 +31,6 @@ from ssd_lesson.widgets import (  # noqa: E402
     gradient_explorer,
     gradient_view,
     matching_explorer,
-    matching_explorer_redraw_ms,
     matching_view,
     mining_explorer,
     mining_view,
@@ -45,9 +42,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def test_anchor_layout_counts_and_centre_cell():
     layout = anchor_layout(3, 0.3, 0.5, "2, 1/2, 3, 1/3")
     assert layout.boxes_per_cell == 6 and len(layout.anchors) == 3 * 3 * 6
-    # The centre cell of a 3x3 map is at (0.5, 0.5); its first box is the s_k square.
-    torch.testing.assert_close(layout.cell_anchors[0], torch.tensor([0.5, 0.5, 0.3, 0.3]))
-    assert torch.all(layout.cell_anchors[:, :2] == 0.5)
+    # The centre cell of a 3x3 map is at (0.5, 0.5); its first box is the s_k square (xyxy).
+    torch.testing.assert_close(layout.cell_anchors[0], torch.tensor([0.35, 0.35, 0.65, 0.65]))
+    centres = (layout.cell_anchors[:, :2] + layout.cell_anchors[:, 2:]) / 2
+    torch.testing.assert_close(centres, torch.full((6, 2), 0.5))
 
 
 def test_anchor_layout_rejects_unknown_ratio_choice():
@@ -60,7 +58,8 @@ def test_anchor_explorer_follows_its_controls():
     first_png, first_text = explorer.png, explorer.text
     assert explorer.text == "5×5 cells × 4 boxes per cell = 100 anchors on this map"
     # On an odd map the middle cell is the centre of the image.
-    assert torch.all(explorer.data[0].cell_anchors[:, :2] == 0.5)
+    cell = explorer.data[0].cell_anchors
+    torch.testing.assert_close((cell[:, :2] + cell[:, 2:]) / 2, torch.full((4, 2), 0.5))
     explorer.controls["map_size"].value = 6  # as a learner dragging the slider
     assert len(explorer.data[0].anchors) == 6 * 6 * 4
     assert explorer.text.startswith("6×6 cells") and explorer.png != first_png
@@ -116,14 +115,7 @@ def test_static_fallback_is_a_png_and_one_line():
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
 
-def test_redraw_timer_returns_one_time_per_redraw():
-    times = matching_explorer_redraw_ms(3)
-    assert len(times) == 3 and all(t > 0 for t in times)
-
-
 # ---------------------------------------------------------------- lesson 03: encoding
-
-JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def test_encoding_pairs_are_the_scene_matches():
@@ -184,7 +176,7 @@ def test_encoding_view_near_the_target_is_not_landed():
 
 
 def test_encoding_view_rejects_an_unknown_pair():
-    with pytest.raises(ValueError, match="index 0..5"):
+    with pytest.raises(ValueError, match=r"pair as a number in \[0, 5\]"):
         encoding_view(6, 0, 0, 0, 0)
 
 
@@ -201,10 +193,10 @@ def test_encoding_explorer_lands_when_the_sliders_reach_the_target():
         "target (t_x, t_y, t_w, t_h) = (-0.33, +0.32, +0.21, +0.14); "
         "sliders give IoU 0.33 with the face"
     )
-    first = explorer.picture
-    assert first.startswith(JPEG_SIGNATURE)
+    first = explorer.png
+    assert first.startswith(PNG_SIGNATURE)
     explorer.controls["t_x"].value = -0.33  # as a learner dragging the slider
-    assert explorer.picture != first and "IoU 0.33" not in explorer.text
+    assert explorer.png != first and "IoU 0.33" not in explorer.text
     view = explorer.set(t_y=0.32, t_w=0.21, t_h=0.14)
     assert view.landed and explorer.text.endswith("· landed ✓")
     assert explorer.readout.value == explorer.text
@@ -214,11 +206,11 @@ def test_encoding_explorer_lands_when_the_sliders_reach_the_target():
 
 
 def test_encoding_explorer_static_fallback():
-    bundle = encoding_explorer(pair=1)._repr_mimebundle_()
-    assert base64.b64decode(bundle["image/png"]).startswith(PNG_SIGNATURE)
+    explorer = encoding_explorer(pair=1)
+    bundle = explorer._repr_mimebundle_()
+    snapshot = base64.b64decode(bundle["image/png"])
+    assert snapshot.startswith(PNG_SIGNATURE) and snapshot != explorer.png
     assert bundle["text/plain"].endswith("with the person")
-    with pytest.raises(AttributeError, match="picture"):
-        encoding_explorer().png  # noqa: B018  (a JPEG explorer has no .png)
 
 
 def test_draw_encoding_view_draws_the_three_boxes_without_a_widget():
@@ -228,24 +220,19 @@ def test_draw_encoding_view_draws_the_three_boxes_without_a_widget():
     assert ax.get_title() == "anchor 25 moved by (-0.20, +0.10, +0.00, +0.00)"
 
 
-def test_explorer_rejects_an_unknown_picture_format():
-    with pytest.raises(ValueError, match="picture_format"):
-        Explorer({}, lambda: None, lambda data, ax: None, str, picture_format="gif")
-
-
 def test_a_redrawn_explorer_equals_a_fresh_one():
-    # keep_axes: a redraw removes what the last one drew; nothing may be left over.
+    # A redraw starts from an empty figure: nothing of the last picture may be left over.
     encoding = encoding_explorer()
     encoding.set(pair=5, t_x=0.4, t_w=-0.5)
     fresh = encoding_explorer(pair=5)
     fresh.set(t_x=0.4, t_w=-0.5)
-    assert encoding.picture == fresh.picture
+    assert encoding.png == fresh.png
     mining = mining_explorer()
     mining.set(neg_pos_ratio=8.5)
-    assert mining.picture == mining_explorer(8.5).picture
+    assert mining.png == mining_explorer(8.5).png
     gradient = gradient_explorer()
     gradient.set(prediction_shift=-2.0, gt_x=0.7)
-    assert gradient.picture == gradient_explorer(-2.0, 0.7).picture
+    assert gradient.png == gradient_explorer(-2.0, 0.7).png
 
 
 # ---------------------------------------------------------------- lesson 04: mining
@@ -289,7 +276,7 @@ def test_mining_view_equals_ssd_loss_of_the_lesson_scene():
 def test_mining_explorer_readout_is_ssd_loss():
     explorer = mining_explorer()
     assert explorer.controls["neg_pos_ratio"].description == "negatives per positive"
-    first = explorer.picture
+    first = explorer.png
     explorer.controls["neg_pos_ratio"].value = 6.5  # as a learner dragging the slider
     expected = _lesson_04_loss(6.5)
     numbers = re.fullmatch(
@@ -304,7 +291,7 @@ def test_mining_explorer_readout_is_ssd_loss():
         round(expected.localization.item(), 2),
         round(expected.total.item(), 2),
     ]
-    assert explorer.picture != first and explorer.picture.startswith(JPEG_SIGNATURE)
+    assert explorer.png != first and explorer.png.startswith(PNG_SIGNATURE)
 
 
 def test_draw_mining_losses_cuts_at_the_quota():

@@ -26,7 +26,6 @@ from ssd_lesson.widgets import (  # noqa: E402
 from ssd_lesson.widgets.inference import CLASS_COLORS, LABELLED_BOXES  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
 NAMES = ("background", "cat", "dog")
 
 # ---------------------------------------------------------------- a scene checked by hand
@@ -207,11 +206,11 @@ def test_found_is_a_loop_over_objects_and_boxes():
 
 def test_detection_view_rejects_bad_inputs():
     image, logits, offsets = torch.zeros(3, 8, 8), PROBABILITIES.log(), torch.zeros(4, 4)
-    with pytest.raises(ValueError, match=r"image .* \(3, H, W\), got \(8, 8\)"):
+    with pytest.raises(ValueError, match=r"image as a tensor of shape \(3, H, W\)"):
         detection_view(image[0], logits, offsets, ANCHORS, GT_XYXY, GT_LABELS)
-    with pytest.raises(ValueError, match=r"gt_labels in 1\.\.2 .* got \[1, 3, 1\]"):
+    with pytest.raises(ValueError, match=r"gt_labels in 1\.\.2"):
         detection_view(image, logits, offsets, ANCHORS, GT_XYXY, torch.tensor([1, 3, 1]))
-    with pytest.raises(ValueError, match=r"gt_labels as 3 integers .* shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"gt_labels of shape \(3,\)"):
         detection_view(image, logits, offsets, ANCHORS, GT_XYXY, torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="gt_xyxy"):  # pixels, not fractions
         detection_view(image, logits, offsets, ANCHORS, 64 * GT_XYXY, GT_LABELS)
@@ -321,18 +320,18 @@ def test_explorer_controls(model, data):
 
 def test_explorer_follows_its_controls(model, data):
     explorer = detection_explorer(model, data, score_threshold=0.9)
-    first_picture, first_text = explorer.picture, explorer.text
-    assert first_picture.startswith(JPEG_SIGNATURE)
+    first_picture, first_text = explorer.png, explorer.text
+    assert first_picture.startswith(PNG_SIGNATURE)
     explorer.controls["score_threshold"].value = 0.6  # as a learner dragging the slider
     lower = explorer.data
     assert lower.score_threshold == 0.6 and lower.num_kept > 0
-    assert explorer.text != first_text and explorer.picture != first_picture
+    assert explorer.text != first_text and explorer.png != first_picture
     explorer.set(class_agnostic=True)
     assert explorer.data.class_agnostic and explorer.data.num_kept <= lower.num_kept
     explorer.set(index=3)
     assert len(explorer.data.gt_labels) == len(data[3][1]["labels"])
     assert explorer.readout.value == explorer.text == describe_detection_view(explorer.data)
-    assert explorer.image.value == explorer.picture
+    assert explorer.image.value == explorer.png
 
 
 def test_explorer_set_equals_a_fresh_explorer(model, data):
@@ -342,7 +341,7 @@ def test_explorer_set_equals_a_fresh_explorer(model, data):
         model, data, index=1, score_threshold=0.65, iou_threshold=0.3, class_agnostic=True
     )
     assert explorer.text == fresh.text
-    assert explorer.picture == fresh.picture
+    assert explorer.png == fresh.png
     # ...and shows the view at those settings.
     image, logits, offsets, gt, labels = _outputs(model, data[1])
     anchors = model.config.anchors()
@@ -388,33 +387,33 @@ def test_untrained_ssd_smoke():
         f"kept: 0 boxes · 0 above the score threshold, 0 removed by NMS · found 0 of {objects} "
         "objects (IoU ≥ 0.5)"
     )
-    first = explorer.picture
+    first = explorer.png
     explorer.set(index=1)
-    assert explorer.picture != first and explorer.picture.startswith(JPEG_SIGNATURE)
+    assert explorer.png != first and explorer.png.startswith(PNG_SIGNATURE)
 
 
 def test_explorer_class_names(model, data):
     explorer = detection_explorer(model, data, score_threshold=0.7)
-    texts = [t.get_text() for t in explorer._axes.texts]
+    texts = [t.get_text() for t in explorer.axes.texts]
     assert texts and all(t.split()[0] in SHAPE_NAMES[1:] for t in texts)
     names = ("bg", "a", "b", "c", "d")
     renamed = detection_explorer(model, data, score_threshold=0.7, class_names=names)
-    assert all(t.get_text().split()[0] in names[1:] for t in renamed._axes.texts)
+    assert all(t.get_text().split()[0] in names[1:] for t in renamed.axes.texts)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"index": 4}, r"index as an integer from 0 to 3 .* got 4"),
-        ({"index": -1}, r"index as an integer from 0 to 3 .* got -1"),
-        ({"index": True}, r"index as an integer .* got True"),
-        ({"score_threshold": 0.0}, r"score_threshold from 0\.01 to 0\.99 .* got 0\.0"),
-        ({"score_threshold": 1.0}, r"score_threshold from 0\.01 to 0\.99 .* got 1\.0"),
-        ({"score_threshold": "0.5"}, r"score_threshold as a number .* got '0\.5'"),
-        ({"iou_threshold": 0.0}, r"iou_threshold from 0\.05 to 1\.0 .* got 0\.0"),
-        ({"iou_threshold": 1.5}, r"iou_threshold from 0\.05 to 1\.0 .* got 1\.5"),
-        ({"class_agnostic": "yes"}, r"class_agnostic as True or False, got 'yes'"),
-        ({"class_names": ("a", "b")}, r"expected 5 class_names .* got 2"),
+        ({"index": 4}, r"index .* in \[0, 3\]"),
+        ({"index": -1}, r"index as an integer >= 0"),
+        ({"index": True}, r"index as an integer"),
+        ({"score_threshold": 0.0}, r"score_threshold as a number in \[0\.01, 0\.99\]"),
+        ({"score_threshold": 1.0}, r"score_threshold as a number in \[0\.01, 0\.99\]"),
+        ({"score_threshold": "0.5"}, r"score_threshold as a number"),
+        ({"iou_threshold": 0.0}, r"iou_threshold as a number in \[0\.05, 1\]"),
+        ({"iou_threshold": 1.5}, r"iou_threshold as a number in \[0\.05, 1\]"),
+        ({"class_agnostic": "yes"}, r"class_agnostic as True or False"),
+        ({"class_names": ("a", "b")}, r"expected 5 class_names"),
     ],
 )
 def test_explorer_rejects_bad_arguments(model, data, kwargs, message):
@@ -423,7 +422,7 @@ def test_explorer_rejects_bad_arguments(model, data, kwargs, message):
 
 
 def test_explorer_rejects_what_is_not_an_ssd_or_an_empty_dataset(model, data):
-    with pytest.raises(ValueError, match=r"model as an ssd_lesson\.model\.SSD, got Linear"):
+    with pytest.raises(ValueError, match=r"model as an ssd_lesson\.model\.SSD"):
         detection_explorer(torch.nn.Linear(2, 2), data)
     with pytest.raises(ValueError, match="at least one image"):
         detection_explorer(model, ShapesDataset(0))

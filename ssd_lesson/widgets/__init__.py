@@ -7,15 +7,13 @@ Each explorer is a thin wrapper over two tested pieces:
 
 One module per lesson, all re-exported here (``from ssd_lesson.widgets import matching_explorer``):
 
-* ``explorer``: the ``Explorer`` widget they are all made of;
+* ``explorer``: the ``Explorer`` widget they are all made of, and the controls and layout
+  helpers they share (``slider``, ``toggle``, ``add_axes``, ...);
 * ``anchors``: lesson 01, anchors on a feature map;
 * ``matching``: lesson 02, which anchors match a ground-truth box;
 * ``encoding``: lesson 03, four offsets move and scale an anchor onto an object;
 * ``loss`` and ``gradient``: lesson 04, hard-negative mining; the loss and its gradient;
 * ``inference``: lesson 06, a trained detector's boxes through the score threshold and NMS.
-
-``_slider`` and ``_explorer_anchors`` are private, but stay importable from here as they were
-before the split into modules.
 """
 
 from ssd_lesson.widgets.anchors import (
@@ -38,7 +36,6 @@ from ssd_lesson.widgets.encoding import (
     encoding_view,
 )
 from ssd_lesson.widgets.explorer import FIGURE_DPI, Explorer, explorer_photo
-from ssd_lesson.widgets.explorer import _slider as _slider
 from ssd_lesson.widgets.gradient import (
     GradientView,
     describe_gradient_view,
@@ -72,15 +69,14 @@ from ssd_lesson.widgets.loss import (
 from ssd_lesson.widgets.matching import (
     EXPLORER_ASPECT_RATIOS,
     EXPLORER_MAP_SIZES,
+    MATCHING_KEY,
     MatchingView,
     describe_matching_view,
     draw_matching_view,
     explorer_anchors,
     matching_explorer,
-    matching_explorer_redraw_ms,
     matching_view,
 )
-from ssd_lesson.widgets.matching import _explorer_anchors as _explorer_anchors
 
 __all__ = [
     # the widget
@@ -97,12 +93,12 @@ __all__ = [
     # lesson 02
     "EXPLORER_ASPECT_RATIOS",
     "EXPLORER_MAP_SIZES",
+    "MATCHING_KEY",
     "MatchingView",
     "describe_matching_view",
     "draw_matching_view",
     "explorer_anchors",
     "matching_explorer",
-    "matching_explorer_redraw_ms",
     "matching_view",
     # lesson 03
     "ENCODING_OBJECTS",

@@ -8,8 +8,8 @@ import ipywidgets
 from torch import Tensor
 
 from ssd_lesson.anchors import make_anchors
-from ssd_lesson.plotting import ANCHOR_COLOR, draw_anchors, draw_grid, show_image
-from ssd_lesson.widgets.explorer import Explorer, _slider
+from ssd_lesson.plotting import ANCHOR_COLOR, draw_boxes, draw_grid, show_image
+from ssd_lesson.widgets.explorer import Explorer, dropdown, int_slider, slider
 
 ASPECT_RATIO_CHOICES = {"squares only": (), "2 and 1/2": (2.0,), "2, 1/2, 3, 1/3": (2.0, 3.0)}
 
@@ -19,8 +19,8 @@ class AnchorLayout(NamedTuple):
 
     map_size: int
     boxes_per_cell: int
-    anchors: Tensor  # (map_size * map_size * boxes_per_cell, 4) cxcywh
-    cell_anchors: Tensor  # (boxes_per_cell, 4) cxcywh: the middle cell (just below and right of
+    anchors: Tensor  # (map_size * map_size * boxes_per_cell, 4) xyxy
+    cell_anchors: Tensor  # (boxes_per_cell, 4) xyxy: the middle cell (just below and right of
     # the centre when the map size is even)
 
 
@@ -47,11 +47,12 @@ def draw_anchor_layout(
     show_image(ax, image)
     line_color = "black" if image is None else "white"
     draw_grid(ax, layout.map_size, layout.map_size, color=line_color)
-    centres = layout.anchors[:, :2].unique(dim=0).numpy()
-    ax.plot(centres[:, 0], centres[:, 1], ".", color=line_color, markersize=3)
+    _draw_centres(ax, layout.anchors, line_color)
     if show_all:
-        draw_anchors(ax, layout.anchors, color="#56B4E9", linewidth=0.5, alpha=0.5)
-    draw_anchors(ax, layout.cell_anchors, color=ANCHOR_COLOR, linewidth=2)
+        draw_boxes(ax, layout.anchors, "#56B4E9", linewidth=0.5, alpha=0.5)
+        _draw_centres(ax, layout.anchors, "#56B4E9")
+    draw_boxes(ax, layout.cell_anchors, ANCHOR_COLOR, linewidth=2)
+    _draw_centres(ax, layout.cell_anchors, ANCHOR_COLOR)
     ax.set_title(title or f"{layout.map_size}×{layout.map_size} feature map", fontsize=9)
     return ax
 
@@ -67,23 +68,10 @@ def describe_anchor_layout(layout: AnchorLayout) -> str:
 def anchor_explorer(image=None) -> Explorer:
     """Lesson 01: change the map size, the scales and the aspect ratios; see the anchors move."""
     controls = {
-        "map_size": ipywidgets.IntSlider(
-            value=5,
-            min=1,
-            max=10,
-            description="map size",
-            continuous_update=False,
-            style={"description_width": "9em"},
-            layout={"width": "28em"},
-        ),
-        "scale": _slider("scale s_k", 0.3, 0.05, 1.0),
-        "next_scale": _slider("next scale s_k+1", 0.5, 0.05, 1.0),
-        "aspect_ratios": ipywidgets.Dropdown(
-            options=list(ASPECT_RATIO_CHOICES),
-            value="2 and 1/2",
-            description="extra ratios",
-            style={"description_width": "9em"},
-        ),
+        "map_size": int_slider("map size", 5, 1, 10),
+        "scale": slider("scale s_k", 0.3, 0.05, 1.0),
+        "next_scale": slider("next scale s_k+1", 0.5, 0.05, 1.0),
+        "aspect_ratios": dropdown("extra ratios", list(ASPECT_RATIO_CHOICES), "2 and 1/2"),
         "show_all": ipywidgets.Checkbox(value=False, description="show every cell's anchors"),
     }
 
@@ -96,3 +84,8 @@ def anchor_explorer(image=None) -> Explorer:
         draw=lambda data, ax: draw_anchor_layout(data[0], ax, image, show_all=data[1]),
         describe=lambda data: describe_anchor_layout(data[0]),
     )
+
+
+def _draw_centres(ax, anchors_xyxy: Tensor, color: str) -> None:
+    centres = ((anchors_xyxy[:, :2] + anchors_xyxy[:, 2:]) / 2).unique(dim=0).numpy()
+    ax.plot(centres[:, 0], centres[:, 1], ".", color=color, markersize=3)

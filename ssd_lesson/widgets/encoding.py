@@ -9,15 +9,14 @@ target offsets, ``decode`` turns the sliders into a box; nothing here re-impleme
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
-import ipywidgets
 import numpy as np
 import torch
 from matplotlib import patheffects
 from torch import Tensor
 
+from ssd_lesson import checks
 from ssd_lesson.boxes import box_iou
 from ssd_lesson.encoding import decode, encode
 from ssd_lesson.matching import match_anchors
@@ -27,12 +26,11 @@ from ssd_lesson.plotting import (
     PREDICTION_COLOR,
     KeyEntry,
     draw_boxes,
-    key_html,
     legend_below,
     show_image,
 )
-from ssd_lesson.widgets.explorer import Explorer, _slider, explorer_photo
-from ssd_lesson.widgets.matching import _explorer_anchors
+from ssd_lesson.widgets.explorer import Explorer, dropdown, explorer_photo, slider
+from ssd_lesson.widgets.matching import explorer_anchors
 
 # The objects of the scene (xyxy fractions of the square sample photo). The face is lesson 00's;
 # the whole person overlaps its anchors well (small offsets), the tie is far from its only anchor
@@ -44,7 +42,8 @@ ENCODING_OBJECTS = {
 }
 # The paper's equations have no variances: dividing by (1, 1) leaves the offsets as they are.
 PLAIN_VARIANCES = (1.0, 1.0)
-# Slider ranges: every target of the scene lies inside them (the tests check it).
+# Slider ranges: every target of the scene lies inside them (the tests check it). At their ends
+# the box may leave the image: it is still drawn, and its IoU with the object still computed.
 CENTRE_OFFSET_RANGE = 1.0  # t_x, t_y in -1..1: up to one anchor width (height) either way
 SIZE_OFFSET_RANGE = 1.5  # t_w, t_h in -1.5..1.5: from exp(-1.5) ≈ 0.22 to exp(1.5) ≈ 4.5 times
 # The sliders move in steps of 0.01, so they can only come within 0.005 of a target. For every
@@ -80,10 +79,11 @@ class EncodingView(NamedTuple):
     landed: bool  # iou >= LANDED_IOU
 
 
-@functools.cache
 def encoding_pairs() -> tuple[EncodingPair, ...]:
-    """Every (object, matched anchor) pair of the scene, object by object, best IoU first."""
-    anchors = _explorer_anchors()
+    """Every (object, matched anchor) pair of the scene, object by object, best IoU first.
+
+    Computed afresh at every call (under a millisecond), so no caller can change another's."""
+    anchors = explorer_anchors()
     gt = torch.tensor(list(ENCODING_OBJECTS.values()))  # (G, 4)
     matched_gt = match_anchors(anchors, gt)  # (A,)
     iou = box_iou(gt, anchors)  # (G, A)
@@ -92,7 +92,8 @@ def encoding_pairs() -> tuple[EncodingPair, ...]:
         indices = (matched_gt == g).nonzero().flatten().tolist()
         for i in sorted(indices, key=lambda i: -float(iou[g, i])):
             label = f"{name} ← anchor {i} (IoU {float(iou[g, i]):.2f})"
-            pairs.append(EncodingPair(label, name, gt[g], i, anchors[i], float(iou[g, i])))
+            pair = EncodingPair(label, name, gt[g].clone(), i, anchors[i].clone(), float(iou[g, i]))
+            pairs.append(pair)
     return tuple(pairs)
 
 
@@ -107,11 +108,8 @@ def encoding_view(
     """
     if not isinstance(pair, EncodingPair):
         pairs = encoding_pairs()
-        if isinstance(pair, bool) or not isinstance(pair, int) or not 0 <= pair < len(pairs):
-            raise ValueError(
-                f"expected pair as an EncodingPair or an index 0..{len(pairs) - 1}, got {pair!r}"
-            )
-        pair = pairs[pair]
+        index = checks.integer(pair, "pair")
+        pair = pairs[int(checks.number(index, "pair", 0, len(pairs) - 1))]
     anchor = pair.anchor_xyxy[None]  # (1, 4)
     offsets = torch.tensor([[t_x, t_y, t_w, t_h]], dtype=torch.float32)  # (1, 4)
     target = encode(anchor, pair.gt_xyxy[None], PLAIN_VARIANCES)  # (1, 4)
@@ -161,30 +159,18 @@ def describe_encoding_view(view: EncodingView) -> str:
 
 def encoding_explorer(pair: int = 0) -> Explorer:
     """Lesson 03: pick an (object, anchor) pair, move the four offsets, land on the object."""
-    pairs = encoding_pairs()
-    controls = {
-        "pair": ipywidgets.Dropdown(
-            options=[(p.label, i) for i, p in enumerate(pairs)],
-            value=pair,
-            description="pair",
-            style={"description_width": "9em"},
-            layout={"width": "28em"},
-        ),
-    }
+    options = [(p.label, i) for i, p in enumerate(encoding_pairs())]
+    controls = {"pair": dropdown("pair", options, pair)}
     for name in OFFSET_NAMES:
         limit = CENTRE_OFFSET_RANGE if name in ("t_x", "t_y") else SIZE_OFFSET_RANGE
-        controls[name] = _slider(name, 0.0, -limit, limit)
+        controls[name] = slider(name, 0.0, -limit, limit)
     return Explorer(
         controls,
         encoding_view,
         lambda view, ax: draw_encoding_view(view, ax, legend=False),
         describe_encoding_view,
+        key=ENCODING_KEY,
         figsize=(5.0, 5.0),
-        key=key_html(ENCODING_KEY),
-        draw_snapshot=draw_encoding_view,
-        snapshot_figsize=(5.0, 5.6),
-        picture_format="jpeg",
-        keep_axes=True,
     )
 
 

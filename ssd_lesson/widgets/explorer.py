@@ -1,9 +1,9 @@
-"""``Explorer``: the widget every lesson's explorer is made of, and its shared pieces.
+"""``Explorer``: the widget every lesson's explorer is made of, and the pieces they share.
 
 In JupyterLab an explorer is a live widget: move a control and the picture is redrawn. Where no
-widget manager runs (GitHub, nbconvert HTML, a plain terminal) it shows a PNG snapshot and one
-line of text instead. The figure is rendered to PNG (or JPEG) with matplotlib's Agg backend and
-shown in an ``ipywidgets.Image``, so no Output widget and no ipympl are needed.
+widget manager runs (GitHub, nbconvert HTML, a plain terminal) it shows a PNG snapshot, titled
+with its one-line readout, instead. The figure is rendered to PNG with matplotlib's Agg backend
+and shown in an ``ipywidgets.Image``, so no Output widget and no ipympl are needed.
 """
 
 from __future__ import annotations
@@ -11,33 +11,28 @@ from __future__ import annotations
 import base64
 import functools
 import io
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets
 import numpy as np
 import PIL.Image
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ssd_lesson.plotting import render_png, sample_photo
+from ssd_lesson.plotting import KeyEntry, key_html, sample_photo
 
-# Resolution of the explorers' pictures. Higher looks sharper but redraws more slowly; the target
-# is a redraw (control change -> picture ready) within 100 ms (see benchmarks/bench_matching.py).
+# Resolution of the explorers' pictures. Higher looks sharper but redraws more slowly.
 FIGURE_DPI = 80
-# savefig arguments of the live picture's formats. PNG compression level 1 instead of 6: the
-# same pixels, ~10 ms faster here, files ~1.5 times larger (still ~20 kB). JPEG quality 90: no
-# visible blur on lines.
-PICTURE_FORMATS = {
-    "png": {"format": "png", "pil_kwargs": {"compress_level": 1}},
-    "jpeg": {"format": "jpeg", "pil_kwargs": {"quality": 90}},
-}
-
 # Side, in pixels, of the sample photo in an explorer: about what a 5-inch picture at FIGURE_DPI
-# shows of it. More pixels would be thrown away by every redraw, at a cost of ~15 ms each.
+# shows of it. More pixels would only be thrown away by every redraw.
 EXPLORER_PHOTO_PIXELS = 360
+# Where the Axes of a one-Axes picture sit (fractions of the figure).
+SINGLE_AXES = {"left": 0.08, "right": 0.97, "bottom": 0.07, "top": 0.93}
+# The controls' look: descriptions in a column 9em wide, the sliders 28em long.
+CONTROL_STYLE = {"description_width": "9em"}
+CONTROL_LAYOUT = {"width": "28em"}
 
 
 class Explorer:
@@ -46,24 +41,13 @@ class Explorer:
     Args:
         controls: name -> ipywidgets control; its ``value`` is passed to ``compute`` by name.
         compute: ``compute(**values) -> data``, a pure function.
-        draw: ``draw(data, ax)`` draws the data on a matplotlib Axes (on what ``make_axes``
-            returned, if given). It draws on its axes only: they are cleared before each redraw,
-            the figure is not.
+        draw: ``draw(data, axes)`` draws the data on what ``make_axes`` returned (one Axes by
+            default). Every redraw starts from an empty figure.
         describe: ``describe(data) -> str``, the one-line readout.
-        key: optional HTML shown above the picture (a colour key drawn once, not per redraw).
-        draw_snapshot: optional ``draw_snapshot(data, ax)`` for the static picture shown where
-            widgets cannot run; it may add what the live widget shows around its picture (a
-            legend). The readout becomes its title.
-        make_axes: optional ``make_axes(figure) -> axes`` for a picture of several Axes; what it
-            returns (an Axes, a tuple of them, ...) is what ``draw`` and ``draw_snapshot``
-            receive. It is called once for the live figure and once per snapshot. Without it
-            the picture is one Axes.
-        picture_format: ``"png"`` (sharp lines, the default) or ``"jpeg"`` for the live picture.
-            A photo makes PNG slow to encode (~80 ms here) and large (~200 kB); JPEG takes a few
-            ms. The snapshot is always PNG.
-        keep_axes: before a redraw, remove only what ``draw`` drew (lines, boxes, texts,
-            images, the legend, the title) instead of ``ax.clear()``, which rebuilds every tick
-            and costs ~13 ms per Axes here. ``draw`` must then set every limit and label itself.
+        key: the colour key, ``KeyEntry``'s: one line of HTML above the live picture, a legend
+            below the snapshot.
+        make_axes: optional ``make_axes(figure) -> axes`` for a picture of several Axes.
+        figsize: the picture's size in inches.
     """
 
     def __init__(
@@ -72,44 +56,29 @@ class Explorer:
         compute: Callable[..., Any],
         draw: Callable[[Any, Any], object],
         describe: Callable[[Any], str],
-        figsize=(5.5, 5.0),
-        key: str = "",
-        draw_snapshot: Callable[[Any, Any], object] | None = None,
-        snapshot_figsize=(5.5, 5.0),
+        key: Sequence[KeyEntry] = (),
         make_axes: Callable[[Figure], Any] | None = None,
-        picture_format: str = "png",
-        keep_axes: bool = False,
+        figsize=(5.5, 5.0),
     ):
-        if picture_format not in PICTURE_FORMATS:
-            raise ValueError(
-                f"expected picture_format among {list(PICTURE_FORMATS)}, got {picture_format!r}"
-            )
         self.controls = controls
         self._compute, self._draw, self._describe = compute, draw, describe
-        self._draw_snapshot = draw_snapshot or draw
-        self._snapshot_figsize = snapshot_figsize
-        self._make_axes = make_axes
-        self._format = picture_format
-        self._clear = _remove_artists if keep_axes else Axes.clear
-        # One figure, cleared and redrawn on every change: building a new one costs more than
-        # the drawing itself. No pyplot, so nothing leaks into the notebook.
+        self._key = tuple(key)
+        self._make_axes = make_axes or _single_axes
+        self._figsize = figsize
+        # One figure, cleared and redrawn on every change. No pyplot: nothing leaks into the
+        # notebook.
         self._figure = Figure(figsize=figsize, dpi=FIGURE_DPI)
-        if make_axes is None:
-            self._figure.subplots_adjust(left=0.08, right=0.97, bottom=0.07, top=0.93)
-            self._axes = self._figure.add_subplot()
-        else:
-            self._axes = make_axes(self._figure)
         # Shown at its natural size: stretched to the output's width it would look blurred.
         width, height = (round(inches * FIGURE_DPI) for inches in figsize)
         self.image = ipywidgets.Image(
-            format=picture_format, layout={"width": f"{width}px", "height": f"{height}px"}
+            format="png", layout={"width": f"{width}px", "height": f"{height}px"}
         )
         self.readout = ipywidgets.Label()
         for control in controls.values():
             control.observe(self._on_change, names="value")
         parts = [ipywidgets.VBox(list(controls.values())), self.readout]
-        if key:
-            parts.append(ipywidgets.HTML(key))
+        if self._key:
+            parts.append(ipywidgets.HTML(key_html(self._key)))
         self.widget = ipywidgets.VBox([*parts, self.image])
         self.update()
 
@@ -133,25 +102,16 @@ class Explorer:
         return self.update()
 
     def update(self) -> Any:
-        """Recompute the data from the controls and redraw the picture and the readout."""
+        """Recompute the data from the controls; redraw the picture and the readout."""
         self.data = self._compute(**self.values)
         self.text = self._describe(self.data)
-        for ax in self._figure.axes:
-            self._clear(ax)
-        self._draw(self.data, self._axes)
-        buffer = io.BytesIO()
-        self._figure.savefig(buffer, **PICTURE_FORMATS[self._format])
-        self.picture = buffer.getvalue()
-        self.image.value = self.picture
+        self._figure.clear()
+        self.axes = self._make_axes(self._figure)
+        self._draw(self.data, self.axes)
+        self.png = _png(self._figure)
+        self.image.value = self.png
         self.readout.value = self.text
         return self.data
-
-    @property
-    def png(self) -> bytes:
-        """The live picture, for explorers whose picture_format is "png"."""
-        if self._format != "png":
-            raise AttributeError(f"this explorer draws {self._format}: use .picture")
-        return self.picture
 
     _holding = False
 
@@ -160,31 +120,21 @@ class Explorer:
             self.update()
 
     def snapshot_png(self) -> bytes:
-        """The static picture for GitHub and nbconvert: the figure, titled with the readout."""
-        if self._make_axes is not None:
-            figure = Figure(figsize=self._snapshot_figsize, dpi=FIGURE_DPI)
-            self._draw_snapshot(self.data, self._make_axes(figure))
-            # Just above the figure (bbox_inches="tight" takes it in), clear of the Axes' titles.
-            figure.suptitle(self.text, fontsize=9, y=1.0, va="bottom")
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", bbox_inches="tight")
-            return buffer.getvalue()
-
-        def draw(ax):
-            self._draw_snapshot(self.data, ax)
-            ax.set_title(self.text, fontsize=9)
-
-        return render_png(draw, size=self._snapshot_figsize)
-
-    def redraw_ms(self, control: str, values: Sequence[Any], n: int = 20) -> list[float]:
-        """Time ``n`` redraws (control change -> picture ready), in ms; ``control`` takes ``values``
-        in turn. Consecutive values should differ, or the control does not fire."""
-        times = []
-        for i in range(n):
-            start = time.perf_counter()
-            self.controls[control].value = values[i % len(values)]
-            times.append((time.perf_counter() - start) * 1000)
-        return times
+        """The static picture for GitHub and nbconvert: the readout above, the key below."""
+        figure = Figure(figsize=self._figsize, dpi=FIGURE_DPI)
+        self._draw(self.data, self._make_axes(figure))
+        figure.suptitle(self.text, fontsize=9, y=1.0, va="bottom")
+        if self._key:
+            handles = [_key_handle(entry) for entry in self._key]
+            ncol = 2 if len(handles) == 4 else min(len(handles), 3)  # 2 x 2, or rows of 3
+            figure.legend(
+                handles=handles,
+                loc="upper center",
+                bbox_to_anchor=(0.5, 0.0),
+                ncol=ncol,
+                fontsize=8,
+            )
+        return _png(figure, bbox_inches="tight")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
@@ -193,7 +143,35 @@ class Explorer:
         return bundle
 
 
-def _slider(description: str, value: float, low: float, high: float, step: float = 0.01):
+def _single_axes(figure: Figure):
+    figure.subplots_adjust(**SINGLE_AXES)
+    return figure.add_subplot()
+
+
+def _png(figure: Figure, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    # Compression level 1 instead of 6: the same pixels, faster, files ~1.5 times larger.
+    figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1}, **kwargs)
+    return buffer.getvalue()
+
+
+def _key_handle(entry: KeyEntry) -> Line2D:
+    return Line2D(
+        [],
+        [],
+        color=entry.color,
+        lw=0 if entry.marker else entry.linewidth,
+        ls=entry.linestyle,
+        marker=entry.marker or None,
+        label=entry.label,
+    )
+
+
+# ---------------------------------------------------------------- pieces the explorers share
+
+
+def slider(description: str, value: float, low: float, high: float, step: float = 0.01):
+    """A float slider that redraws when it is let go, in the explorers' look."""
     return ipywidgets.FloatSlider(
         value=value,
         min=low,
@@ -202,13 +180,51 @@ def _slider(description: str, value: float, low: float, high: float, step: float
         description=description,
         continuous_update=False,
         readout_format=".2f",
-        style={"description_width": "9em"},
-        layout={"width": "28em"},
+        style=CONTROL_STYLE,
+        layout=CONTROL_LAYOUT,
     )
 
 
-def _few_ticks(ax, x, y) -> None:
-    """Few tick labels: each costs ~3 ms per redraw here. ``x``, ``y``: positions, or a count."""
+def int_slider(description: str, value: int, low: int, high: int):
+    """An integer slider that redraws when it is let go, in the explorers' look."""
+    return ipywidgets.IntSlider(
+        value=value,
+        min=low,
+        max=high,
+        description=description,
+        continuous_update=False,
+        style=CONTROL_STYLE,
+        layout=CONTROL_LAYOUT,
+    )
+
+
+def dropdown(description: str, options, value):
+    """A dropdown in the explorers' look; ``options``: labels, or (label, value) pairs."""
+    return ipywidgets.Dropdown(
+        options=options,
+        value=value,
+        description=description,
+        style=CONTROL_STYLE,
+        layout=CONTROL_LAYOUT,
+    )
+
+
+def toggle(description: str, options, value) -> ipywidgets.ToggleButtons:
+    """Toggle buttons, described on their left like the sliders."""
+    buttons = ipywidgets.ToggleButtons(
+        options=options,
+        value=value,
+        description=description,
+        style={**CONTROL_STYLE, "button_width": "10em"},
+    )
+    # ipywidgets 8 puts the description above the buttons; the class every inline control of
+    # ipywidgets has puts it on their left, right-aligned like the sliders' descriptions.
+    buttons.add_class("widget-inline-hbox")
+    return buttons
+
+
+def few_ticks(ax, x, y) -> None:
+    """Few, small tick labels. ``x``, ``y``: the positions, or how many at most."""
     for axis, ticks in ((ax.xaxis, x), (ax.yaxis, y)):
         if isinstance(ticks, int):
             axis.set_major_locator(MaxNLocator(ticks))
@@ -217,29 +233,18 @@ def _few_ticks(ax, x, y) -> None:
     ax.tick_params(labelsize=7)
 
 
-def _add_axes(figure, left: float, bottom: float, width: float, height: float, **kwargs):
+def add_axes(figure, left: float, bottom: float, width: float, height: float, **kwargs):
     """An Axes placed in inches from the figure's bottom-left corner (a square stays square)."""
     fig_w, fig_h = figure.get_size_inches()
     return figure.add_axes((left / fig_w, bottom / fig_h, width / fig_w, height / fig_h), **kwargs)
 
 
-def _remove_artists(ax: Axes) -> None:
-    """Undo what a draw function drew on ``ax``, keeping the axes, their ticks and labels."""
-    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images]:
-        artist.remove()
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()
-    ax.set_title("")
-    ax.relim()  # forget the removed artists' extent
-    ax.autoscale(True)  # ...and limits set by the last draw
-
-
 @functools.cache
 def explorer_photo() -> np.ndarray:
-    """The square sample photo, shrunk to EXPLORER_PHOTO_PIXELS: (H, W, 4) uint8 RGBA.
-
-    Shrunk once, smoothly (Lanczos), rather than by matplotlib at every redraw.
-    """
+    """The square sample photo, shrunk once, smoothly (Lanczos), to EXPLORER_PHOTO_PIXELS:
+    (H, W, 4) uint8 RGBA. Every call returns the same array, so it is read-only."""
     photo = PIL.Image.fromarray(np.round(sample_photo() * 255).astype(np.uint8))
     size = (EXPLORER_PHOTO_PIXELS, EXPLORER_PHOTO_PIXELS)
-    return np.asarray(photo.resize(size, PIL.Image.Resampling.LANCZOS).convert("RGBA"))
+    photo = np.array(photo.resize(size, PIL.Image.Resampling.LANCZOS).convert("RGBA"))
+    photo.flags.writeable = False
+    return photo

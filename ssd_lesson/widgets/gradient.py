@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ssd_lesson import checks
 from ssd_lesson.encoding import VARIANCES, build_targets, decode
 from ssd_lesson.loss import ssd_loss
 from ssd_lesson.matching import explain_matches
@@ -28,11 +29,10 @@ from ssd_lesson.plotting import (
     THRESHOLD_COLOR,
     KeyEntry,
     draw_boxes,
-    key_html,
     legend_below,
     show_image,
 )
-from ssd_lesson.widgets.explorer import Explorer, _add_axes, _few_ticks, _slider
+from ssd_lesson.widgets.explorer import Explorer, add_axes, few_ticks, slider
 from ssd_lesson.widgets.loss import loss_explorer_anchors, untrained_predictions
 
 # Gradient scene: one object of this size, centred at height GT_CY, moved left and right.
@@ -43,6 +43,7 @@ SHIFT_RANGE = 3.0
 SHIFT_STEP = 0.05
 CURVE_STEP = 0.1  # the loss curve's points: a smooth curve, computed in ~30 ms per ground truth x
 GT_X_STEP = 0.01
+GT_X_RANGE = (round(GT_WIDTH / 2, 2), round(1 - GT_WIDTH / 2, 2))  # the object inside the image
 
 
 class GradientView(NamedTuple):
@@ -68,14 +69,16 @@ def _gt_box(gt_x: float) -> Tensor:
     return torch.tensor([[x1, y1, x1 + GT_WIDTH, y1 + GT_HEIGHT]])  # (1, 4)
 
 
+# The caches below are private: what leaves this module is cloned first (see gradient_view).
+
+
 @functools.lru_cache(maxsize=256)
 def _gradient_scene(gt_x: float):
     """Targets, the best anchor, and the predictions before the shift, for one gt_x."""
     anchors, gt = loss_explorer_anchors(), _gt_box(gt_x)
     targets = build_targets(anchors, [gt], [torch.tensor([1])])
     best = int(explain_matches(anchors, gt).best_anchor_for_each_gt[0])
-    class_logits, box_offsets = untrained_predictions()
-    box_offsets = box_offsets.clone()
+    class_logits, box_offsets = untrained_predictions()  # new tensors: ours to change
     box_offsets[0, best] = targets.offsets[0, best]  # right on target but for the shift
     return gt, targets, best, class_logits, box_offsets
 
@@ -106,7 +109,7 @@ def _loss_curve(gt_x: float) -> tuple[Tensor, Tensor]:
 
 @functools.cache
 def _positives_curve() -> tuple[Tensor, Tensor]:
-    gt_xs = _grid(GT_WIDTH / 2, 1 - GT_WIDTH / 2, GT_X_STEP)
+    gt_xs = _grid(*GT_X_RANGE, GT_X_STEP)
     counts = [int((_gradient_scene(round(float(x), 2))[1].labels > 0).sum()) for x in gt_xs]
     return gt_xs, torch.tensor(counts)
 
@@ -117,28 +120,29 @@ def gradient_view(prediction_shift: float = 0.5, gt_x: float = 0.45) -> Gradient
 
     ``gt_x`` is rounded to the slider's step, 0.01, and must keep the object inside the image.
     """
-    low, high = GT_WIDTH / 2, 1 - GT_WIDTH / 2
-    if not low - 1e-9 <= gt_x <= high + 1e-9:
-        raise ValueError(f"expected gt_x in [{low}, {high}] (inside the image), got {gt_x}")
-    gt_x = round(gt_x, 2)  # the slider's step; also keeps the caches small
+    prediction_shift = checks.number(prediction_shift, "prediction_shift")
+    gt_x = round(checks.number(gt_x, "gt_x"), 2)  # the slider's step; keeps the caches small
+    checks.number(gt_x, "gt_x (the object inside the image)", GT_X_RANGE[0], GT_X_RANGE[1])
     gt, targets, best, _, _ = _gradient_scene(gt_x)
     result, box_offsets = _loss(gt_x, prediction_shift, with_gradient=True)
     anchors = loss_explorer_anchors()
     predicted = decode(anchors[best][None], box_offsets.detach()[0, best][None], VARIANCES)
+    shifts, losses = _loss_curve(gt_x)
+    gt_xs, positive_counts = _positives_curve()
     return GradientView(
         prediction_shift,
         gt_x,
         anchors,
-        gt,
+        gt.clone(),
         positive_anchors=tuple(result.positives[0].nonzero().flatten().tolist()),
         best_anchor=best,
         predicted_xyxy=predicted[0],
         loss=result.total.item(),
         gradient=box_offsets.grad[0, best, 0].item(),
-        shifts=_loss_curve(gt_x)[0],
-        losses=_loss_curve(gt_x)[1],
-        gt_xs=_positives_curve()[0],
-        positive_counts=_positives_curve()[1],
+        shifts=shifts.clone(),
+        losses=losses.clone(),
+        gt_xs=gt_xs.clone(),
+        positive_counts=positive_counts.clone(),
     )
 
 
@@ -175,7 +179,7 @@ def draw_loss_curve(view: GradientView, ax):
     ax.set_xlabel("predicted shift (t_x - target, of the best anchor)", fontsize=8)
     ax.set_ylabel("loss", fontsize=8)
     # Smooth L1 bends at ±1: a parabola inside, straight lines outside.
-    _few_ticks(ax, (-3, -1, 0, 1, 3), 3)
+    few_ticks(ax, (-3, -1, 0, 1, 3), 3)
     ax.set_title(f"loss {y:.3f}, slope {slope:+.3f}", fontsize=9)
     return ax
 
@@ -188,17 +192,17 @@ def draw_positives_curve(view: GradientView, ax):
     ax.set_ylim(0, int(view.positive_counts.max()) + 1)
     ax.set_xlabel("ground truth x", fontsize=8)
     ax.set_ylabel("positives", fontsize=8)
-    _few_ticks(ax, (0, 0.5, 1), (0, int(view.positive_counts.max())))
+    few_ticks(ax, (0, 0.5, 1), (0, int(view.positive_counts.max())))
     return ax
 
 
 def gradient_axes(figure):
     """The gradient explorer's layout: the scene (3.3 in square) above the positives curve,
     sharing its x axis (the object's x is an x in the image), and the loss curve on the right."""
-    scene = _add_axes(figure, 0.35, 1.35, 2.95, 2.95)
-    positives = _add_axes(figure, 0.35, 0.45, 2.95, 0.75, sharex=scene)
-    scene.tick_params(labelleft=False, labelbottom=False)  # each label costs ~3 ms per redraw
-    return scene, _add_axes(figure, 4.3, 0.75, 4.5, 3.55), positives
+    scene = add_axes(figure, 0.35, 1.35, 2.95, 2.95)
+    positives = add_axes(figure, 0.35, 0.45, 2.95, 0.75, sharex=scene)
+    scene.tick_params(labelleft=False, labelbottom=False)  # the positives curve has them
+    return scene, add_axes(figure, 4.3, 0.75, 4.5, 3.55), positives
 
 
 def draw_gradient_view(view: GradientView, axes, legend: bool = True):
@@ -224,20 +228,17 @@ def describe_gradient_view(view: GradientView) -> str:
 def gradient_explorer(prediction_shift: float = 0.5, gt_x: float = 0.45) -> Explorer:
     """Lesson 04: move the predicted box (smooth) and the ground truth (jumps)."""
     controls = {
-        "prediction_shift": _slider(
+        "prediction_shift": slider(
             "predicted shift", prediction_shift, -SHIFT_RANGE, SHIFT_RANGE, SHIFT_STEP
         ),
-        "gt_x": _slider("ground truth x", gt_x, GT_WIDTH / 2, 1 - GT_WIDTH / 2, GT_X_STEP),
+        "gt_x": slider("ground truth x", gt_x, *GT_X_RANGE, GT_X_STEP),
     }
     return Explorer(
         controls,
         gradient_view,
         lambda view, axes: draw_gradient_view(view, axes, legend=False),
         describe_gradient_view,
-        figsize=(9.0, 4.5),
-        key=key_html(GRADIENT_KEY),
-        draw_snapshot=draw_gradient_view,
-        snapshot_figsize=(9.0, 4.5),
+        key=GRADIENT_KEY,
         make_axes=gradient_axes,
-        keep_axes=True,
+        figsize=(9.0, 4.5),
     )

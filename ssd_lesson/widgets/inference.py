@@ -13,11 +13,11 @@ import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import ipywidgets
 import torch
 from torch import Tensor
 
-from ssd_lesson.boxes import GROUND_TRUTH_MARGIN, _iou, check_xyxy
+from ssd_lesson import checks
+from ssd_lesson.boxes import box_iou
 from ssd_lesson.data.collate import detection_collate
 from ssd_lesson.data.shapes import SHAPE_CLASSES
 from ssd_lesson.inference import NMS_IOU_THRESHOLD, TOP_K, Detections, detect_steps
@@ -28,11 +28,10 @@ from ssd_lesson.plotting import (
     PALETTE,
     KeyEntry,
     draw_boxes,
-    key_html,
     legend_below,
     show_image,
 )
-from ssd_lesson.widgets.explorer import Explorer, _slider
+from ssd_lesson.widgets.explorer import Explorer, int_slider, slider, toggle
 
 # A picture needs confident boxes: the explorer starts at 0.5. (The paper's 0.01 is for
 # measuring mAP, which wants every candidate; on a picture it leaves dozens of faint boxes.)
@@ -44,8 +43,8 @@ NMS_IOU_RANGE = (0.05, 1.0, 0.05)
 # An object counts as found when a kept box of its class overlaps it by IoU >= 0.5: the
 # criterion of the VOC mAP of lesson 06 (there, each box may find one object only).
 FOUND_IOU = VOC_IOU_THRESHOLD
-# Only the best boxes get a "name 0.93" label: each text costs ~2 ms per redraw, and at a low
-# threshold dozens of labels would cover the image.
+# Only the best boxes get a "name 0.93" label: at a low threshold dozens of labels would cover
+# the image.
 LABELLED_BOXES = 10
 # One colour per class, the Okabe-Ito palette without the ground truth's green; yellow last,
 # as white label text on it is hard to read.
@@ -104,11 +103,12 @@ def detection_view(
         iou_threshold=iou_threshold,
         class_agnostic=class_agnostic,
     )
-    gt_xyxy = check_xyxy(gt_xyxy, "gt_xyxy", positive_area=True, margin=GROUND_TRUTH_MARGIN)
-    gt_labels = _check_gt_labels(gt_labels, len(gt_xyxy), class_logits.shape[-1] - 1)
+    gt_xyxy = checks.ground_truth(gt_xyxy, "gt_xyxy")
+    num_classes = class_logits.shape[-1] - 1
+    gt_labels = checks.integer_labels(gt_labels, "gt_labels", len(gt_xyxy), 1, num_classes)
     kept = steps.final
     # An object is found if some kept box has its class and overlaps it enough.
-    iou = _iou(gt_xyxy, kept.boxes)  # (G, K)
+    iou = box_iou(gt_xyxy, kept.boxes)  # (G, K)
     same_class = gt_labels[:, None] == kept.labels[None, :]  # (G, K)
     found = ((iou >= FOUND_IOU) & same_class).any(dim=1)  # (G,)
     num_candidates, num_left = len(steps.candidates.scores), len(steps.kept)
@@ -208,21 +208,12 @@ def detection_explorer(
     num_images = len(dataset)
     if num_images == 0:
         raise ValueError("expected a dataset with at least one image, got an empty one")
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < num_images:
-        raise ValueError(
-            f"expected index as an integer from 0 to {num_images - 1} (the dataset's images), "
-            f"got {index!r}"
-        )
-    for name, value, (low, high, _) in (
-        ("score_threshold", score_threshold, SCORE_THRESHOLD_RANGE),
-        ("iou_threshold", iou_threshold, NMS_IOU_RANGE),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected {name} as a number from {low} to {high}, got {value!r}")
-        if not low <= value <= high:
-            raise ValueError(f"expected {name} from {low} to {high} (the slider), got {value}")
-    if not isinstance(class_agnostic, bool):
-        raise ValueError(f"expected class_agnostic as True or False, got {class_agnostic!r}")
+    index = checks.integer(index, "index")
+    checks.number(index, "index (an image of the dataset)", 0, num_images - 1)
+    # The sliders' ranges: a first value outside them could not be shown.
+    score_threshold = checks.number(score_threshold, "score_threshold", *SCORE_THRESHOLD_RANGE[:2])
+    iou_threshold = checks.number(iou_threshold, "iou_threshold", *NMS_IOU_RANGE[:2])
+    class_agnostic = checks.flag(class_agnostic, "class_agnostic")
 
     anchors = model.config.anchors()  # (A, 4)
 
@@ -235,59 +226,33 @@ def detection_explorer(
 
     def compute(score_threshold, iou_threshold, class_agnostic, index):
         image, class_logits, box_offsets, gt_xyxy, gt_labels = network_outputs(index)
+        # The view holds the image and the objects: copies, so that the cache stays as it is.
         return detection_view(
-            image,
+            image.clone(),
             class_logits,
             box_offsets,
             anchors,
-            gt_xyxy,
-            gt_labels,
+            gt_xyxy.clone(),
+            gt_labels.clone(),
             score_threshold,
             iou_threshold,
             class_agnostic,
         )
 
     controls = {
-        "score_threshold": _slider(
-            "score threshold", float(score_threshold), *SCORE_THRESHOLD_RANGE
-        ),
-        "iou_threshold": _slider("NMS IoU", float(iou_threshold), *NMS_IOU_RANGE),
-        "class_agnostic": _toggle("NMS", NMS_MODES, class_agnostic),
-        "index": ipywidgets.IntSlider(
-            value=index,
-            min=0,
-            max=num_images - 1,
-            description="image",
-            continuous_update=False,
-            style={"description_width": "9em"},
-            layout={"width": "28em"},
-        ),
+        "score_threshold": slider("score threshold", score_threshold, *SCORE_THRESHOLD_RANGE),
+        "iou_threshold": slider("NMS IoU", iou_threshold, *NMS_IOU_RANGE),
+        "class_agnostic": toggle("NMS", NMS_MODES, class_agnostic),
+        "index": int_slider("image", index, 0, num_images - 1),
     }
     return Explorer(
         controls,
         compute,
         lambda view, ax: draw_detection_view(view, ax, class_names, legend=False),
         describe_detection_view,
+        key=detection_key(class_names),
         figsize=(5.0, 5.0),
-        key=key_html(detection_key(class_names)),
-        draw_snapshot=lambda view, ax: draw_detection_view(view, ax, class_names),
-        snapshot_figsize=(5.0, 5.8),
-        picture_format="jpeg",
-        keep_axes=True,
     )
-
-
-def _toggle(description: str, options, value) -> ipywidgets.ToggleButtons:
-    toggle = ipywidgets.ToggleButtons(
-        options=options,
-        value=value,
-        description=description,
-        style={"description_width": "9em", "button_width": "10em"},
-    )
-    # ipywidgets 8 puts the description above the buttons; the sliders' row layout puts it on
-    # their left, right-aligned like the sliders' descriptions.
-    toggle.add_class("widget-inline-hbox")  # the class every inline control of ipywidgets has
-    return toggle
 
 
 def _run_model(model: SSD, image: Tensor) -> tuple[Tensor, Tensor]:
@@ -304,20 +269,6 @@ def _run_model(model: SSD, image: Tensor) -> tuple[Tensor, Tensor]:
     finally:
         model.train(was_training)
     return class_logits[0].cpu(), box_offsets[0].cpu()
-
-
-def _check_gt_labels(gt_labels, num_objects: int, num_classes: int) -> Tensor:
-    labels = torch.as_tensor(gt_labels)
-    if labels.shape != (num_objects,) or labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(
-            f"expected gt_labels as {num_objects} integers (one per box), got "
-            f"{labels.dtype} of shape {tuple(labels.shape)}"
-        )
-    if num_objects and not (1 <= int(labels.min()) and int(labels.max()) <= num_classes):
-        raise ValueError(
-            f"expected gt_labels in 1..{num_classes} (0 is background), got {labels.tolist()}"
-        )
-    return labels
 
 
 def _class_color(label: int) -> str:

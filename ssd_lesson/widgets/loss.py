@@ -9,7 +9,6 @@ and predictions.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -17,7 +16,6 @@ import torch
 from torch import Tensor
 
 from ssd_lesson.anchors import make_anchors, paper_scales
-from ssd_lesson.boxes import cxcywh_to_xyxy
 from ssd_lesson.encoding import build_targets
 from ssd_lesson.loss import NEG_POS_RATIO, ssd_loss
 from ssd_lesson.plotting import (
@@ -27,17 +25,10 @@ from ssd_lesson.plotting import (
     THRESHOLD_COLOR,
     KeyEntry,
     draw_boxes,
-    key_html,
     legend_below,
     show_image,
 )
-from ssd_lesson.widgets.explorer import (
-    Explorer,
-    _add_axes,
-    _few_ticks,
-    _slider,
-    explorer_photo,
-)
+from ssd_lesson.widgets.explorer import Explorer, add_axes, explorer_photo, few_ticks, slider
 
 # SSD300's four coarsest feature maps, with only the ratios 2 and 1/2: 540 anchors, enough for
 # several positives per object and few enough to draw.
@@ -51,14 +42,16 @@ MINING_OBJECTS = {"face": (0.31, 0.29, 0.72, 0.67), "cap": (0.31, 0.06, 0.73, 0.
 CLASS_NAMES = ("background", *MINING_OBJECTS)
 
 
-@functools.cache
+# The functions below build their tensors afresh at every call (each in well under a
+# millisecond), so a caller may change what it gets without changing what the next one gets.
+
+
 def loss_explorer_anchors() -> Tensor:
     """The 540 anchors (xyxy fractions) of lesson 04's explorers."""
     scales = paper_scales(len(LOSS_MAP_SIZES))
     return make_anchors(LOSS_MAP_SIZES, scales, LOSS_ASPECT_RATIOS)
 
 
-@functools.cache
 def untrained_predictions() -> tuple[Tensor, Tensor]:
     """Fixed "untrained network" outputs: class logits (1, A, C+1) and offsets (1, A, 4)."""
     generator = torch.Generator().manual_seed(PREDICTION_SEED)
@@ -88,22 +81,18 @@ class MiningView(NamedTuple):
     total: float
 
 
-@functools.cache
-def _mining_targets():
-    gt = torch.tensor(list(MINING_OBJECTS.values()))  # (G, 4)
-    labels = torch.arange(1, len(MINING_OBJECTS) + 1)  # (G,) face = 1, cap = 2
-    return gt, build_targets(loss_explorer_anchors(), [gt], [labels])
-
-
 def mining_view(neg_pos_ratio: float = NEG_POS_RATIO) -> MiningView:
     """``ssd_loss`` of the untrained network on the face-and-cap scene, mining at this ratio."""
-    gt, targets = _mining_targets()
+    anchors = loss_explorer_anchors()
+    gt = torch.tensor(list(MINING_OBJECTS.values()))  # (G, 4)
+    labels = torch.arange(1, len(MINING_OBJECTS) + 1)  # (G,) face = 1, cap = 2
+    targets = build_targets(anchors, [gt], [labels])
     class_logits, box_offsets = untrained_predictions()
     result = ssd_loss(class_logits, box_offsets, targets.labels, targets.offsets, neg_pos_ratio)
     positives, mined = result.positives[0], result.mined_negatives[0]
     return MiningView(
         neg_pos_ratio,
-        loss_explorer_anchors(),
+        anchors,
         gt,
         positives,
         mined,
@@ -173,7 +162,7 @@ def draw_mining_losses(view: MiningView, ax):
     ax.set_ylim(0, 1.05 * losses.max())
     ax.set_xlabel("negatives, highest loss first", fontsize=8)
     ax.set_ylabel("cross-entropy", fontsize=8)
-    _few_ticks(ax, 4, 3)
+    few_ticks(ax, 4, 3)
     ax.set_title(f"{view.num_negatives} negatives; the first {cut} are mined", fontsize=9)
     return ax
 
@@ -188,19 +177,19 @@ def describe_mining_view(view: MiningView) -> str:
 
 def mining_axes(figure):
     """The mining explorer's layout: the scene (3.6 in square, no tick labels), the losses."""
-    scene = _add_axes(figure, 0.1, 0.35, 3.6, 3.6)
-    scene.tick_params(labelleft=False, labelbottom=False)  # each label costs ~3 ms per redraw
-    return scene, _add_axes(figure, 4.5, 0.55, 4.3, 3.2)
+    scene = add_axes(figure, 0.1, 0.35, 3.6, 3.6)
+    scene.tick_params(labelleft=False, labelbottom=False)  # the photo needs no tick labels
+    return scene, add_axes(figure, 4.5, 0.55, 4.3, 3.2)
 
 
 def mining_explorer(neg_pos_ratio: float = NEG_POS_RATIO) -> Explorer:
     """Lesson 04: set how many negatives per positive are mined; see which, and the loss."""
     controls = {
-        "neg_pos_ratio": _slider("negatives per positive", float(neg_pos_ratio), 0.0, 10.0, 0.5)
+        "neg_pos_ratio": slider("negatives per positive", float(neg_pos_ratio), 0.0, 10.0, 0.5)
     }
 
-    def draw(view, axes, legend=False):
-        draw_mining_view(view, axes[0], legend=legend)
+    def draw(view, axes):
+        draw_mining_view(view, axes[0], legend=False)
         draw_mining_losses(view, axes[1])
 
     return Explorer(
@@ -208,11 +197,7 @@ def mining_explorer(neg_pos_ratio: float = NEG_POS_RATIO) -> Explorer:
         mining_view,
         draw,
         describe_mining_view,
-        figsize=(9.0, 4.3),
-        key=key_html(MINING_KEY),
-        draw_snapshot=lambda view, axes: draw(view, axes, legend=True),
-        snapshot_figsize=(9.0, 4.3),
+        key=MINING_KEY,
         make_axes=mining_axes,
-        picture_format="jpeg",
-        keep_axes=True,
+        figsize=(9.0, 4.3),
     )

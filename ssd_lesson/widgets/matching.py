@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import torch
@@ -11,20 +10,33 @@ from torch import Tensor
 from ssd_lesson.anchors import make_anchors, paper_scales
 from ssd_lesson.boxes import cxcywh_to_xyxy
 from ssd_lesson.matching import MatchExplanation, explain_matches
-from ssd_lesson.plotting import draw_matches, matching_key_html, matching_legend, show_image
-from ssd_lesson.widgets.explorer import Explorer, _slider
+from ssd_lesson.plotting import (
+    BACKGROUND_COLOR,
+    FORCED_COLOR,
+    GROUND_TRUTH_COLOR,
+    THRESHOLD_COLOR,
+    KeyEntry,
+    draw_matches,
+    legend_below,
+    show_image,
+)
+from ssd_lesson.widgets.explorer import Explorer, slider
 
 EXPLORER_MAP_SIZES = (4, 2, 1)
 EXPLORER_ASPECT_RATIOS = ((2.0,), (2.0,), (2.0,))
 
 
+MATCHING_KEY = (
+    KeyEntry(GROUND_TRUTH_COLOR, "ground truth (dashed)", "--", 3),
+    KeyEntry(FORCED_COLOR, "forced (rule 1; may pass rule 2 too)", linewidth=2.5),
+    KeyEntry(THRESHOLD_COLOR, "IoU ≥ threshold (rule 2)", linewidth=1.5),
+    KeyEntry(BACKGROUND_COLOR, "background", linewidth=1),
+)
+
+
 def explorer_anchors() -> Tensor:
-    """The 84 anchors (xyxy fractions) of the matching explorer."""
-    return _explorer_anchors().clone()
-
-
-@functools.cache
-def _explorer_anchors() -> Tensor:
+    """The 84 anchors (xyxy fractions) of the matching and encoding explorers (a new tensor at
+    every call: a few microseconds)."""
     scales = paper_scales(len(EXPLORER_MAP_SIZES), s_min=0.2, s_max=0.9)
     return make_anchors(EXPLORER_MAP_SIZES, scales, EXPLORER_ASPECT_RATIOS)
 
@@ -46,7 +58,7 @@ def matching_view(
     cx: float, cy: float, w: float, h: float, iou_threshold: float, anchors_xyxy=None
 ) -> MatchingView:
     """Match one ground-truth box (centre cx, cy; size w, h; clipped to the image) to anchors."""
-    anchors = _explorer_anchors() if anchors_xyxy is None else anchors_xyxy
+    anchors = explorer_anchors() if anchors_xyxy is None else anchors_xyxy
     gt = cxcywh_to_xyxy(torch.tensor([[cx, cy, w, h]], dtype=torch.float32)).clamp(0, 1)
     explanation = explain_matches(anchors, gt, iou_threshold)
     positives = explanation.matched_gt >= 0
@@ -67,7 +79,7 @@ def draw_matching_view(view: MatchingView, ax, show_background: bool = True, leg
     show_image(ax)
     draw_matches(ax, view.anchors_xyxy, view.gt_xyxy, view.explanation, show_background)
     if legend:
-        matching_legend(ax)
+        legend_below(ax, MATCHING_KEY)
     ax.set_title(f"IoU threshold {view.iou_threshold:.2f}", fontsize=9)
     return ax
 
@@ -85,23 +97,16 @@ def matching_explorer(
 ) -> Explorer:
     """Lesson 02: move and resize a ground-truth box, set the IoU threshold; see the matches."""
     controls = {
-        "cx": _slider("centre x", cx, 0.0, 1.0),
-        "cy": _slider("centre y", cy, 0.0, 1.0),
-        "w": _slider("width", w, 0.02, 1.0),
-        "h": _slider("height", h, 0.02, 1.0),
-        "iou_threshold": _slider("IoU threshold", iou_threshold, 0.05, 1.0, step=0.05),
+        "cx": slider("centre x", cx, 0.0, 1.0),
+        "cy": slider("centre y", cy, 0.0, 1.0),
+        "w": slider("width", w, 0.02, 1.0),
+        "h": slider("height", h, 0.02, 1.0),
+        "iou_threshold": slider("IoU threshold", iou_threshold, 0.05, 1.0, step=0.05),
     }
     return Explorer(
         controls,
         matching_view,
         lambda view, ax: draw_matching_view(view, ax, legend=False),
         describe_matching_view,
-        key=matching_key_html(),
-        draw_snapshot=draw_matching_view,
-        snapshot_figsize=(5.5, 6.0),
+        key=MATCHING_KEY,
     )
-
-
-def matching_explorer_redraw_ms(n: int = 20) -> list[float]:
-    """Time ``n`` redraws of the matching explorer (control change -> PNG ready), in ms."""
-    return matching_explorer().redraw_ms("cx", (0.3, 0.7), n)
