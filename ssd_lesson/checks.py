@@ -443,6 +443,8 @@ def padded_match_inputs(anchors_, gt_boxes, gt_mask, iou_threshold):
             f"got {gt_mask.dtype} of shape {tuple(gt_mask.shape)}"
         )
     ground_truth(gt_boxes[gt_mask])
+    # Padding may hold anything (the mask hides it): make it harmless zero-area boxes.
+    gt_boxes = gt_boxes.masked_fill(~gt_mask[..., None], 0.0)
     return anchors_, gt_boxes, gt_mask, iou_threshold
 
 
