@@ -114,3 +114,19 @@ def lesson_model(path, seed: int = 0) -> SSD:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(path, run.model, history=run.history, recipe=recipe)
     return run.model.cpu().eval()
+
+
+def save_lesson_model(path, model: SSD, history: History | None, fit_settings: dict) -> Path:
+    """Save a model trained in lesson 05 so that ``lesson_model`` (lesson 06) can reuse it.
+
+    The checkpoint is marked with ``lesson_settings(seed)`` only if ``fit_settings`` (what was
+    passed to ``fit``) are the lesson's own, ``lesson_fit_settings(seed)``. A model trained
+    with other settings (an exercise) is saved too, unmarked: ``lesson_model`` then trains the
+    lesson's model afresh instead of taking it. Creates the folder; returns the path.
+    """
+    seed = fit_settings.get("seed", 0) if isinstance(fit_settings, dict) else None
+    own = isinstance(seed, int) and fit_settings == lesson_fit_settings(seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recipe = lesson_settings(seed) if own else None
+    return save_checkpoint(path, model, history=history, recipe=recipe)

@@ -421,6 +421,19 @@ def test_lesson_model_replaces_a_foreign_or_broken_file(tmp_path, counted_recipe
     assert torch.load(path, weights_only=True)["recipe"] == lesson_settings(0)
 
 
+def test_save_lesson_model_marks_only_the_lessons_own_training(tmp_path, counted_recipe):
+    path = tmp_path / "checkpoints" / "lesson05.pt"
+    model = tiny_model(7).eval()
+    recipe.save_lesson_model(path, model, History(train_loss=[1.0]), recipe.lesson_fit_settings(0))
+    assert torch.equal(_weights(lesson_model(path)), _weights(model))  # reused, not retrained
+    assert counted_recipe == []
+    other_settings = {**recipe.lesson_fit_settings(0), "epochs": 1}  # an exercise's training
+    recipe.save_lesson_model(path, model, None, other_settings)
+    assert torch.load(path, weights_only=True)["recipe"] is None
+    lesson_model(path)
+    assert counted_recipe == [0]
+
+
 def test_lesson_recipe_fits_with_the_lesson_settings(monkeypatch):
     """lesson_recipe, lesson_fit_settings and lesson_settings describe one and the same run."""
     calls = {}
