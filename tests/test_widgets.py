@@ -1,9 +1,11 @@
 """Drive every explorer as a learner would: change controls, check the data and the picture."""
 
 import base64
+import itertools
 import math
 import re
 
+import ipywidgets
 import matplotlib
 import pytest
 import torch
@@ -28,15 +30,154 @@ from ssd_lesson.widgets import (  # noqa: E402
     encoding_pairs,
     encoding_view,
     explorer_anchors,
+    explorer_photo,
     gradient_explorer,
     gradient_view,
+    loss_explorer_anchors,
     matching_explorer,
     matching_view,
     mining_explorer,
     mining_view,
+    untrained_predictions,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- every value of every control
+
+
+def control_values(control, spaced: int = 11) -> list:
+    """Every value a learner can give ``control``: each option (dropdown, toggle, checkbox), each
+    slider step, or, for sliders of many steps, ``spaced`` evenly spaced steps with both ends."""
+    if isinstance(control, ipywidgets.Checkbox):
+        return [False, True]
+    if isinstance(control, (ipywidgets.Dropdown, ipywidgets.ToggleButtons)):
+        return [value for _, value in control._options_full]
+    steps = round((control.max - control.min) / control.step)
+    picks = (
+        range(steps + 1)
+        if steps < 2 * spaced
+        else sorted({round(i * steps / (spaced - 1)) for i in range(spaced)})
+    )
+    values = [min(control.min + i * control.step, control.max) for i in picks]
+    if isinstance(control, ipywidgets.IntSlider):
+        return [int(v) for v in values]
+    return [round(v, 6) for v in values]
+
+
+def is_choice(control) -> bool:
+    return isinstance(control, (ipywidgets.Checkbox, ipywidgets.Dropdown, ipywidgets.ToggleButtons))
+
+
+def sweep_explorer(explorer) -> int:
+    """Move every control over its whole range, alone and with every combination of the choices
+    (dropdowns, toggles, checkboxes), the other controls at their first values.
+
+    Every setting is computed, described (one non-empty line) and drawn on fresh Axes. Some are
+    also set on the live widget, which must show that readout and a PNG: every combination of
+    choices, and the ends of every slider with the first one. Returns the number of settings."""
+    first = explorer.values
+    choices = {name: c for name, c in explorer.controls.items() if is_choice(c)}
+    sliders = {name: c for name, c in explorer.controls.items() if not is_choice(c)}
+    combos = [
+        dict(zip(choices, combo, strict=True))
+        for combo in itertools.product(*(control_values(c) for c in choices.values()))
+    ]
+    tried = 0
+    settings = [(name, value) for name, c in sliders.items() for value in control_values(c)]
+    for combo in combos:
+        for name, value in [(None, None), *settings]:
+            values = {**first, **combo} if name is None else {**first, **combo, name: value}
+            data = explorer.compute(**values)
+            text = explorer.describe(data)
+            assert text and "\n" not in text, (values, text)
+            figure = Figure(figsize=explorer.figsize)
+            explorer.draw(data, explorer.make_axes(figure))
+            assert figure.axes, values
+            tried += 1
+            at_an_end = name is not None and value in (sliders[name].min, sliders[name].max)
+            if name is None or (at_an_end and combo == combos[0]):  # as a learner would see it
+                explorer.set(**values)
+                assert explorer.text == text == explorer.readout.value, values
+                assert explorer.png.startswith(PNG_SIGNATURE) and explorer.image.value
+    explorer.set(**first)
+    return tried
+
+
+def test_control_values_cover_the_whole_range():
+    assert control_values(ipywidgets.IntSlider(min=1, max=10)) == list(range(1, 11))
+    fine = control_values(ipywidgets.FloatSlider(min=-1.5, max=1.5, step=0.01))
+    assert len(fine) == 11 and fine[0] == -1.5 and fine[-1] == 1.5 and 0.0 in fine
+    coarse = control_values(ipywidgets.FloatSlider(min=0.05, max=1.0, step=0.05))
+    assert len(coarse) == 20 and coarse[0] == 0.05 and coarse[-1] == 1.0
+    assert control_values(ipywidgets.Dropdown(options=[("a", 3), ("b", 4)])) == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("make", "at_least"),
+    [
+        (lambda: anchor_explorer(sample_photo()), 6 * (10 + 11 + 11)),
+        (matching_explorer, 4 * 11 + 20),
+        (encoding_explorer, 6 * 4 * 11),
+        (mining_explorer, 21),
+        (gradient_explorer, 11 + 11),
+    ],
+    ids=["anchor", "matching", "encoding", "mining", "gradient"],
+)
+def test_every_control_value_computes_describes_and_draws(make, at_least):
+    assert sweep_explorer(make()) >= at_least
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: anchor_explorer(sample_photo()), matching_explorer, encoding_explorer],
+    ids=["anchor", "matching", "encoding"],
+)
+def test_snapshot_at_the_slider_ends(make):
+    explorer = make()
+    for end in ("min", "max"):
+        explorer.set(**{
+            name: getattr(c, end) for name, c in explorer.controls.items() if not is_choice(c)
+        })  # fmt: skip
+        bundle = explorer._repr_mimebundle_()
+        assert base64.b64decode(bundle["image/png"]).startswith(PNG_SIGNATURE)
+        assert bundle["text/plain"] == explorer.text and "\n" not in explorer.text
+
+
+def test_cached_scenes_are_not_shared():
+    """What a learner gets may be changed without changing what the next call returns."""
+    getters = {
+        "loss_explorer_anchors": loss_explorer_anchors,
+        "untrained_predictions": lambda: untrained_predictions()[0],
+        "untrained_predictions offsets": lambda: untrained_predictions()[1],
+        "explorer_anchors": explorer_anchors,
+        "encoding pair object": lambda: encoding_pairs()[0].gt_xyxy,
+        "encoding pair anchor": lambda: encoding_pairs()[0].anchor_xyxy,
+        "mining view objects": lambda: mining_view(3.0).gt_xyxy,
+        "mining view anchors": lambda: mining_view(3.0).anchors_xyxy,
+        "gradient view object": lambda: gradient_view(0.5, 0.45).gt_xyxy,
+        "gradient view anchors": lambda: gradient_view(0.5, 0.45).anchors_xyxy,
+        "gradient view loss curve": lambda: gradient_view(0.5, 0.45).losses,
+        "gradient view shifts": lambda: gradient_view(0.5, 0.45).shifts,
+        "gradient view positives curve": lambda: gradient_view(0.5, 0.45).positive_counts,
+        "gradient view object xs": lambda: gradient_view(0.5, 0.45).gt_xs,
+        "matching view anchors": lambda: matching_view(0.5, 0.5, 0.3, 0.3, 0.5).anchors_xyxy,
+    }
+    for what, get in getters.items():
+        before = get().clone()
+        get().fill_(7)
+        assert torch.equal(get(), before), what
+    with pytest.raises(ValueError, match="read-only"):
+        explorer_photo()[0, 0, 0] = 0
+
+
+def test_encoding_explorer_draws_boxes_that_leave_the_image():
+    # Pair 1 (the person, on a large anchor) at t_w = 1.5: the box is 4.5 anchors wide.
+    explorer = encoding_explorer(pair=1)
+    view = explorer.set(t_w=1.5, t_x=1.0)
+    assert view.decoded_xyxy[0] < 0 and view.decoded_xyxy[2] > 2
+    assert 0 < view.iou < 0.5 and explorer.png.startswith(PNG_SIGNATURE)
 
 
 def test_anchor_layout_counts_and_centre_cell():

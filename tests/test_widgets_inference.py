@@ -10,6 +10,7 @@ import torch
 matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
+from test_widgets import sweep_explorer  # noqa: E402  (tests/ is on sys.path)
 
 from ssd_lesson.data.collate import detection_collate  # noqa: E402
 from ssd_lesson.data.shapes import ShapesDataset  # noqa: E402
@@ -375,6 +376,21 @@ def test_explorer_static_fallback(model, data):
     assert base64.b64decode(bundle["image/png"]).startswith(PNG_SIGNATURE)
     assert bundle["text/plain"] == explorer.text and "\n" not in bundle["text/plain"]
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_every_control_value_computes_describes_and_draws(model, data):
+    # Score threshold (11 values) x NMS IoU (all 20) x image (all 4), each with both NMS modes.
+    assert sweep_explorer(detection_explorer(model, data)) == 2 * (1 + 11 + 20 + 4)
+
+
+def test_the_view_does_not_share_the_explorers_cache(model, data):
+    explorer = detection_explorer(model, data)
+    for tensor in (explorer.data.image, explorer.data.gt_xyxy, explorer.data.gt_labels):
+        tensor.fill_(0)
+    explorer.set(score_threshold=0.3)
+    image, _, _, gt, labels = _outputs(model, data[0])
+    assert torch.equal(explorer.data.image, image) and torch.equal(explorer.data.gt_xyxy, gt)
+    assert torch.equal(explorer.data.gt_labels, labels)
 
 
 def test_untrained_ssd_smoke():

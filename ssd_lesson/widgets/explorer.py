@@ -61,10 +61,10 @@ class Explorer:
         figsize=(5.5, 5.0),
     ):
         self.controls = controls
-        self._compute, self._draw, self._describe = compute, draw, describe
-        self._key = tuple(key)
-        self._make_axes = make_axes or _single_axes
-        self._figsize = figsize
+        self.compute, self.draw, self.describe = compute, draw, describe
+        self.key = tuple(key)
+        self.make_axes = make_axes or _single_axes
+        self.figsize = figsize
         # One figure, cleared and redrawn on every change. No pyplot: nothing leaks into the
         # notebook.
         self._figure = Figure(figsize=figsize, dpi=FIGURE_DPI)
@@ -77,8 +77,8 @@ class Explorer:
         for control in controls.values():
             control.observe(self._on_change, names="value")
         parts = [ipywidgets.VBox(list(controls.values())), self.readout]
-        if self._key:
-            parts.append(ipywidgets.HTML(key_html(self._key)))
+        if self.key:
+            parts.append(ipywidgets.HTML(key_html(self.key)))
         self.widget = ipywidgets.VBox([*parts, self.image])
         self.update()
 
@@ -103,11 +103,11 @@ class Explorer:
 
     def update(self) -> Any:
         """Recompute the data from the controls; redraw the picture and the readout."""
-        self.data = self._compute(**self.values)
-        self.text = self._describe(self.data)
+        self.data = self.compute(**self.values)
+        self.text = self.describe(self.data)
         self._figure.clear()
-        self.axes = self._make_axes(self._figure)
-        self._draw(self.data, self.axes)
+        self.axes = self.make_axes(self._figure)
+        self.draw(self.data, self.axes)
         self.png = _png(self._figure)
         self.image.value = self.png
         self.readout.value = self.text
@@ -121,11 +121,11 @@ class Explorer:
 
     def snapshot_png(self) -> bytes:
         """The static picture for GitHub and nbconvert: the readout above, the key below."""
-        figure = Figure(figsize=self._figsize, dpi=FIGURE_DPI)
-        self._draw(self.data, self._make_axes(figure))
+        figure = Figure(figsize=self.figsize, dpi=FIGURE_DPI)
+        self.draw(self.data, self.make_axes(figure))
         figure.suptitle(self.text, fontsize=9, y=1.0, va="bottom")
-        if self._key:
-            handles = [_key_handle(entry) for entry in self._key]
+        if self.key:
+            handles = [_key_handle(entry) for entry in self.key]
             ncol = 2 if len(handles) == 4 else min(len(handles), 3)  # 2 x 2, or rows of 3
             figure.legend(
                 handles=handles,
