@@ -410,14 +410,20 @@ def decode_inputs(anchors_, offsets, variances_) -> tuple[Tensor, Tensor, tuple[
     return anchors_.to(offsets), offsets, variances(variances_)
 
 
+def per_image(value, name: str) -> list:
+    """A list with one entry per image (a tuple or any sequence will do), as a list."""
+    if isinstance(value, (str, bytes)) or not _is_sequence(value):
+        raise ValueError(
+            f"expected {name} as a list with one tensor per image, got {type(value).__name__}"
+        )
+    return list(value)
+
+
 def batch_targets_inputs(anchors_, gt_boxes_list, gt_labels_list) -> tuple[Tensor, list, list]:
     """A batch's anchors, boxes and labels: lists of one (G_i, 4) and one (G_i,) per image."""
     anchors_ = anchors(anchors_)
-    for name, value in (("gt_boxes_list", gt_boxes_list), ("gt_labels_list", gt_labels_list)):
-        if isinstance(value, (str, bytes)) or not _is_sequence(value):
-            raise ValueError(
-                f"expected {name} as a list with one tensor per image, got {type(value).__name__}"
-            )
+    gt_boxes_list = per_image(gt_boxes_list, "gt_boxes_list")
+    gt_labels_list = per_image(gt_labels_list, "gt_labels_list")
     if len(gt_boxes_list) != len(gt_labels_list):
         raise ValueError(
             f"expected one labels tensor per image, got {len(gt_boxes_list)} box tensors and "

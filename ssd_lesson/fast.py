@@ -32,6 +32,7 @@ from ssd_lesson.matching import BACKGROUND, BACKGROUND_CLASS, IOU_THRESHOLD
 
 def pad_boxes(gt_boxes_list) -> tuple[Tensor, Tensor]:
     """Stack a list of (G_i, 4) box tensors into (B, G, 4) with zero padding and a (B, G) mask."""
+    gt_boxes_list = checks.per_image(gt_boxes_list, "gt_boxes_list")
     boxes = [checks.boxes(b, "gt_boxes", fractions=False) for b in gt_boxes_list]
     most = max((len(b) for b in boxes), default=0)
     dtype = boxes[0].dtype if boxes else torch.float32
@@ -77,7 +78,8 @@ def _match_padded(anchors: Tensor, gt_boxes: Tensor, gt_mask: Tensor, iou_thresh
 def match_anchors_batch(anchors, gt_boxes_list, iou_threshold=IOU_THRESHOLD) -> Tensor:
     """``match_anchors`` for a batch given as a list of (G_i, 4) boxes. Returns (B, A) int64."""
     anchors, _, iou_threshold = checks.match_inputs(anchors, [], iou_threshold)
-    gt_list = [checks.ground_truth(gt).to(anchors) for gt in gt_boxes_list]
+    gt_list = checks.per_image(gt_boxes_list, "gt_boxes_list")
+    gt_list = [checks.ground_truth(gt).to(anchors) for gt in gt_list]
     if anchors.device.type != "cpu":
         padded, mask = pad_boxes(gt_list)
         return _match_padded(anchors, padded.to(anchors), mask.to(anchors.device), iou_threshold)
