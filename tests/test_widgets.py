@@ -44,6 +44,16 @@ from ssd_lesson.widgets import (  # noqa: E402
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The explorers' tensors are tiny: more threads only wait for each other (on a shared
+    two-core machine the sweeps below take several times longer with torch's default)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ---------------------------------------------------------------- every value of every control
 
 

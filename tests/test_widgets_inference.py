@@ -29,6 +29,17 @@ from ssd_lesson.widgets.inference import CLASS_COLORS, LABELLED_BOXES  # noqa: E
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAMES = ("background", "cat", "dog")
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The explorers' tensors are tiny: more threads only wait for each other (on a shared
+    two-core machine the sweeps below take several times longer with torch's default)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ---------------------------------------------------------------- a scene checked by hand
 #
 # Four anchors and zero offsets, so each anchor's box is the anchor itself:
