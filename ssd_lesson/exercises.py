@@ -37,10 +37,6 @@ class Check:
         return self.message
 
 
-def _report(right: bool, what: str, hint: str) -> Check:
-    return Check(right, what, hint)
-
-
 def _exact(answer, expected: int) -> bool:
     try:
         return float(answer) == expected
@@ -60,7 +56,7 @@ def _close(answer, expected: float) -> bool:
 
 def check_outputs_per_anchor(answer, num_classes: int = 20) -> Check:
     """How many numbers does SSD output for one anchor when there are ``num_classes`` classes?"""
-    return _report(
+    return Check(
         _exact(answer, 4 + num_classes + 1),
         f"numbers per anchor with {num_classes} object classes",
         "count the box numbers and the class scores; do not forget the background class.",
@@ -69,7 +65,7 @@ def check_outputs_per_anchor(answer, num_classes: int = 20) -> Check:
 
 def check_total_outputs(answer, num_anchors: int = 8732, num_classes: int = 20) -> Check:
     """How many numbers does SSD output for a whole image?"""
-    return _report(
+    return Check(
         _exact(answer, num_anchors * (4 + num_classes + 1)),
         f"numbers for {num_anchors} anchors and {num_classes} classes",
         "multiply the anchor count by the numbers per anchor.",
@@ -88,11 +84,11 @@ LEARNED_OR_FIXED = {
 def check_learned_or_fixed(answer: dict) -> Check:
     """Label each item of ``LEARNED_OR_FIXED`` as "learned" (predicted) or "fixed" (given)."""
     if not isinstance(answer, dict) or set(answer) != set(LEARNED_OR_FIXED):
-        return _report(
+        return Check(
             False, "learned or fixed", f"answer with a dict keyed by {list(LEARNED_OR_FIXED)}."
         )
     wrong = [k for k, v in answer.items() if str(v).lower() != LEARNED_OR_FIXED[k]]
-    return _report(
+    return Check(
         not wrong,
         "which parts are learned and which are fixed",
         f"look again at {wrong}: does the network's output change it, or is it decided before?",
@@ -107,7 +103,7 @@ IOU_EXERCISE_BOXES = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75
 def check_iou(answer) -> Check:
     """The IoU of the two boxes in ``IOU_EXERCISE_BOXES``, worked out by hand."""
     expected = float(box_iou(IOU_EXERCISE_BOXES[:1], IOU_EXERCISE_BOXES[1:]))
-    return _report(
+    return Check(
         _close(answer, expected),
         "IoU of the two exercise boxes",
         "the overlap is a square; the union is both areas minus the overlap (counted twice).",
@@ -117,7 +113,7 @@ def check_iou(answer) -> Check:
 def check_anchor_size(width, height, scale: float = 0.4, ratio: float = 3.0) -> Check:
     """Width and height of the anchor with scale ``scale`` and aspect ratio ``ratio`` (w / h)."""
     right = _close(width, scale * math.sqrt(ratio)) and _close(height, scale / math.sqrt(ratio))
-    return _report(
+    return Check(
         right,
         f"size of the anchor with scale {scale} and ratio {ratio}",
         "width / height must equal the ratio and width * height must equal scale squared.",
@@ -132,7 +128,7 @@ def check_ssd512_anchor_count(answer) -> Check:
     """How many anchors does SSD512 have (maps and ratios in SSD512_FEATURE_MAP_SIZES / _RATIOS)?"""
     scales = [0.1 + 0.1 * k for k in range(len(SSD512_FEATURE_MAP_SIZES) + 1)]
     expected = len(make_anchors(SSD512_FEATURE_MAP_SIZES, scales, SSD512_ASPECT_RATIOS))
-    return _report(
+    return Check(
         _exact(answer, expected),
         "SSD512's anchor count",
         "cells per map times boxes per cell (2 + 2 per extra ratio), summed over the maps.",
@@ -157,7 +153,7 @@ TOY_OBJECTS = torch.tensor([[0.05, 0.05, 0.45, 0.5], [0.55, 0.6, 0.7, 0.8]])
 def check_forced_anchor(answer) -> Check:
     """Which anchor of TOY_ANCHORS is object 1 of TOY_OBJECTS forced onto (rule 1)?"""
     expected = int(box_iou(TOY_OBJECTS, TOY_ANCHORS)[1].argmax())
-    return _report(
+    return Check(
         answer == expected,
         "object 1's forced anchor",
         "look at row 1 of the IoU table and find its largest entry.",
@@ -167,7 +163,7 @@ def check_forced_anchor(answer) -> Check:
 def check_positives_at(answer, iou_threshold: float) -> Check:
     """How many of TOY_ANCHORS are positives (matched to some object) at ``iou_threshold``?"""
     expected = int((match_anchors(TOY_ANCHORS, TOY_OBJECTS, iou_threshold) != BACKGROUND).sum())
-    return _report(
+    return Check(
         answer == expected,
         f"number of positive anchors at threshold {iou_threshold}",
         "count anchors whose best IoU reaches the threshold, then add forced anchors not counted.",
@@ -179,7 +175,7 @@ def check_collision_winner(answer) -> Check:
     twins = torch.cat([TOY_OBJECTS[:1], TOY_OBJECTS[:1]])
     contested_anchor = int(box_iou(twins[:1], TOY_ANCHORS).argmax())
     expected = int(match_anchors(TOY_ANCHORS, twins)[contested_anchor])
-    return _report(
+    return Check(
         answer == expected,
         "the winner of a collision",
         "read the 'collisions' convention in the docstring of ssd_lesson.matching.",
@@ -205,7 +201,7 @@ def check_plain_offsets(answer) -> Check:
     anchor = cxcywh_to_xyxy(torch.tensor([[0.5, 0.5, 0.2, 0.4]]))
     obj = cxcywh_to_xyxy(torch.tensor([[0.55, 0.4, 0.1, 0.4]]))
     expected = encode(anchor, obj, variances=(1, 1))[0].tolist()
-    return _report(
+    return Check(
         _close_all(answer, expected),
         "the four plain offsets",
         "t_x is the centre's move divided by the anchor's width; t_w = log(object w / anchor w). "
@@ -218,7 +214,7 @@ def check_scaled_width_target(answer) -> Check:
     anchor = torch.tensor([[0.4, 0.4, 0.6, 0.6]])
     twice_as_wide = torch.tensor([[0.3, 0.4, 0.7, 0.6]])
     expected = encode(anchor, twice_as_wide)[0, 2].item()
-    return _report(
+    return Check(
         _close(answer, expected),
         "t_w with the variances",
         "start from log(2), then divide by the size variance.",
@@ -230,7 +226,7 @@ def check_decoded_box(answer) -> Check:
     anchor = torch.tensor([[0.4, 0.4, 0.6, 0.6]])
     offsets = torch.tensor([[1.0, 0.0, math.log(2.0), 0.0]])
     expected = decode(anchor, offsets, variances=(1, 1))[0].tolist()
-    return _report(
+    return Check(
         _close_all(answer, expected),
         "the decoded box",
         "move the centre by t_x anchor widths, multiply the width by e^t_w, then write x1, y1, "
@@ -245,7 +241,7 @@ def check_uniform_cross_entropy(answer, num_classes: int = 20) -> Check:
     """Cross-entropy of one anchor when all C + 1 class scores are equal."""
     logits = torch.zeros(1, num_classes + 1)
     expected = torch.nn.functional.cross_entropy(logits, torch.tensor([1])).item()
-    return _report(
+    return Check(
         _close(answer, expected),
         "the cross-entropy of a uniform guess",
         "equal scores give every class the same probability; cross-entropy is -log of it.",
@@ -260,7 +256,7 @@ def check_mined_count(with_five, with_zero) -> Check:
         positives[0, :num_positives] = True
         loss = torch.linspace(0, 1, positives.shape[1])[None]
         expected.append(int(hard_negatives(loss, positives, NEG_POS_RATIO).sum()))
-    return _report(
+    return Check(
         _exact(with_five, expected[0]) and _exact(with_zero, expected[1]),
         "the number of mined negatives (both cases)",
         "the quota is the ratio times the positives of that image, capped at its negatives.",
@@ -272,7 +268,7 @@ def check_smooth_l1(small, large) -> Check:
     values = torch.nn.functional.smooth_l1_loss(
         torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none"
     ).tolist()
-    return _report(
+    return Check(
         _close(small, values[0]) and _close(large, values[1]),
         "Smooth L1 at 0.5 and at 3",
         "below 1 it is 0.5 d squared; from 1 on it is |d| - 0.5.",
@@ -284,7 +280,7 @@ def check_smooth_l1(small, large) -> Check:
 
 def check_steps_per_epoch(answer, num_images: int = 4800, batch_size: int = 64) -> Check:
     """Optimizer steps in one epoch of the lesson's recipe (the last batch may be smaller)."""
-    return _report(
+    return Check(
         _exact(answer, math.ceil(num_images / batch_size)),
         "the steps in one epoch",
         "one step per batch; count the batches, a last smaller one included.",
@@ -300,7 +296,7 @@ def check_exercise_anchor_count(answer) -> Check:
     """Anchors of the three-map configuration EXERCISE_MAPS / EXERCISE_RATIOS."""
     scales = [0.2, 0.4, 0.6, 0.8]
     expected = len(make_anchors(EXERCISE_MAPS, scales, EXERCISE_RATIOS))
-    return _report(
+    return Check(
         _exact(answer, expected),
         "the number of anchors",
         "per cell: two squares, plus two boxes (r and 1/r) per extra ratio; then cells x per cell.",
@@ -310,7 +306,7 @@ def check_exercise_anchor_count(answer) -> Check:
 def check_first_class_loss(answer, num_classes: int = 4, background: float = 0.99) -> Check:
     """A positive anchor's classification loss at the start, when P(background) = 0.99."""
     expected = -math.log((1 - background) / num_classes)
-    return _report(
+    return Check(
         _close(answer, expected),
         "a positive anchor's classification loss at the start",
         "the object classes share the rest of the probability equally; take -log of one share.",
@@ -337,7 +333,7 @@ def check_nms_survivors(answer) -> Check:
         given = sorted(str(letter).upper() for letter in answer)
     except TypeError:
         given = None
-    return _report(
+    return Check(
         given == expected,
         "the boxes NMS keeps",
         "go best first; a box that was removed removes nothing itself.",
@@ -350,7 +346,7 @@ def check_ranked_ap(answer) -> Check:
 
     flags = torch.tensor([True, False, True])
     precision, recall = precision_recall(torch.tensor([0.9, 0.8, 0.7]), flags, 2)
-    return _report(
+    return Check(
         _close(answer, area_under_pr_curve(precision, recall)),
         "the average precision",
         "recall grows by 1/2 at each true positive; multiply by the envelope's precision there.",
@@ -359,7 +355,7 @@ def check_ranked_ap(answer) -> Check:
 
 def check_threshold_raises_map(answer) -> Check:
     """Can evaluating at score threshold 0.5 instead of 0.01 give a HIGHER mAP? (True/False)"""
-    return _report(
+    return Check(
         answer is False,
         "whether a higher score threshold can raise mAP",
         "the detections above 0.5 are the top of the list at 0.01: what happens to the area?",

@@ -48,6 +48,7 @@ from ssd_lesson.widgets.gradient import (
     gradient_view,
 )
 from ssd_lesson.widgets.inference import (
+    CLASS_COLORS,
     DetectionView,
     describe_detection_view,
     detection_explorer,
@@ -55,6 +56,8 @@ from ssd_lesson.widgets.inference import (
     draw_detection_view,
 )
 from ssd_lesson.widgets.loss import (
+    LOSS_ASPECT_RATIOS,
+    LOSS_MAP_SIZES,
     MINING_OBJECTS,
     MiningView,
     describe_mining_view,
@@ -111,6 +114,8 @@ __all__ = [
     "encoding_pairs",
     "encoding_view",
     # lesson 04
+    "LOSS_ASPECT_RATIOS",
+    "LOSS_MAP_SIZES",
     "MINING_OBJECTS",
     "MiningView",
     "describe_mining_view",
@@ -131,6 +136,7 @@ __all__ = [
     "gradient_explorer",
     "gradient_view",
     # lesson 06
+    "CLASS_COLORS",
     "DetectionView",
     "describe_detection_view",
     "detection_explorer",
