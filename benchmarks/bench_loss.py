@@ -260,7 +260,7 @@ def bench_targets(batch: Batch, rounds: int) -> None:
     print_rows(
         {
             "fast.build_targets": {"ours": samples["ours"], "tv": samples["tv"]},
-            "encoding.build_targets (readable, info)": {
+            "readable encoding.build_targets": {
                 "ours": samples["readable"],
                 "tv": samples["tv"],
             },
