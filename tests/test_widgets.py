@@ -63,7 +63,7 @@ def control_values(control, spaced: int = 11) -> list:
     if isinstance(control, ipywidgets.Checkbox):
         return [False, True]
     if isinstance(control, (ipywidgets.Dropdown, ipywidgets.ToggleButtons)):
-        return [value for _, value in control._options_full]
+        return [o[1] if isinstance(o, tuple) else o for o in control.options]  # (label, value)
     steps = round((control.max - control.min) / control.step)
     picks = (
         range(steps + 1)
@@ -122,6 +122,7 @@ def test_control_values_cover_the_whole_range():
     coarse = control_values(ipywidgets.FloatSlider(min=0.05, max=1.0, step=0.05))
     assert len(coarse) == 20 and coarse[0] == 0.05 and coarse[-1] == 1.0
     assert control_values(ipywidgets.Dropdown(options=[("a", 3), ("b", 4)])) == [3, 4]
+    assert control_values(ipywidgets.Dropdown(options=["a", "b"])) == ["a", "b"]
 
 
 @pytest.mark.parametrize(
