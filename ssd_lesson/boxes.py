@@ -64,4 +64,5 @@ def box_iou(boxes1, boxes2) -> Tensor:
     area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])  # (N,)
     area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])  # (M,)
     union = area1[:, None] + area2[None, :] - intersection  # (N, M)
-    return torch.where(union > 0, intersection / union, 0.0)
+    # 3) A box of zero area overlaps nothing: a tiny floor on the union turns 0 / 0 into 0.
+    return intersection / union.clamp(min=torch.finfo(union.dtype).tiny)

@@ -103,7 +103,9 @@ def floating(value, name: str, shape: str) -> Tensor:
 
 def finite(value: Tensor, name: str, hint: str = DIVERGED) -> Tensor:
     """Raise if ``value`` holds NaN or inf; ``hint`` says what probably went wrong."""
-    if not torch.isfinite(value).all():
+    # One sum is NaN or inf if any element is; only then look closer (a huge sum may overflow).
+    total = value.sum(dtype=torch.float64 if value.dtype == torch.float64 else torch.float32)
+    if not torch.isfinite(total) and not torch.isfinite(value).all():
         raise ValueError(f"expected finite {name}, got NaN or inf; {hint}")
     return value
 

@@ -6,9 +6,10 @@ exactly the same results (``tests/test_fast.py`` checks them against the readabl
 against torchvision) but work on a whole batch at once:
 
 * ``match_anchors_batch``: ``match_anchors`` for every image of a batch. On the CPU it loops over
-  images (one image's IoU table fits in the cache); elsewhere it pads the images' boxes to one
-  tensor and matches them all in one go (``match_anchors_padded``), because one big GPU kernel
-  beats many small ones. ``benchmarks/bench_matching.py`` measured both.
+  the images: each image's IoU table (10 objects x 8732 anchors, 350 kB) stays in the cache, and
+  the loop took half the time of one padded (32, 10, 8732) table here. Elsewhere it pads the
+  images' boxes to one tensor and matches them all in one go (``match_anchors_padded``), because
+  on a GPU one big kernel beats many small ones.
 * ``build_targets``: ``encoding.build_targets`` without its Python loop: the positives of every
   image are found and encoded in one call.
 
@@ -80,17 +81,25 @@ def match_anchors_batch(anchors, gt_boxes_list, iou_threshold=IOU_THRESHOLD) -> 
     anchors, _, iou_threshold = checks.match_inputs(anchors, [], iou_threshold)
     gt_list = checks.per_image(gt_boxes_list, "gt_boxes_list")
     gt_list = [checks.ground_truth(gt).to(anchors) for gt in gt_list]
-    if anchors.device.type != "cpu":
+    if anchors.device.type != "cpu":  # one big kernel beats many small ones
         padded, mask = pad_boxes(gt_list)
         return _match_padded(anchors, padded.to(anchors), mask.to(anchors.device), iou_threshold)
     # On the CPU one image at a time: each image's IoU table stays in the cache.
-    matches = [
-        _match_padded(anchors, gt[None], torch.ones(1, len(gt), dtype=torch.bool), iou_threshold)
-        for gt in gt_list
-    ]
+    matches = [_match_image(anchors, gt, iou_threshold) for gt in gt_list]
     if not matches:
         return torch.zeros(0, len(anchors), dtype=torch.long)
-    return torch.cat(matches)
+    return torch.stack(matches)
+
+
+def _match_image(anchors: Tensor, gt: Tensor, iou_threshold: float) -> Tensor:
+    """Both rules for one image, inputs checked: (A, 4), (G, 4) -> (A,)."""
+    if len(gt) == 0:
+        return torch.full((len(anchors),), BACKGROUND, device=anchors.device)
+    iou = box_iou(gt, anchors)  # (G, A)
+    best_iou_for_each_anchor, best_gt_for_each_anchor = iou.max(dim=0)  # (A,)
+    matched = torch.where(best_iou_for_each_anchor >= iou_threshold, best_gt_for_each_anchor, -1)
+    gt_index = torch.arange(len(gt), device=anchors.device)
+    return matched.scatter_reduce_(0, iou.argmax(dim=1), gt_index, "amax", include_self=False)
 
 
 @torch.no_grad()

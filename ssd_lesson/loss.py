@@ -133,9 +133,10 @@ def hard_negatives(
     num_positives = positives.sum(dim=1, keepdim=True)  # (B, 1)
     quota = (num_positives.double() * neg_pos_ratio).floor().clamp(min=min_negatives)
     quota = torch.minimum(quota, positives.shape[1] - num_positives)  # (B, 1)
-    # 2) Rank each image's anchors by loss, hardest first; positives get -inf, so they come last.
+    # 2) Per image, the `quota` anchors with the highest loss. Positives get -inf, so they come
+    #    last and are never among them. topk finds the k largest without sorting all A.
     negative_loss = anchor_loss.masked_fill(positives, float("-inf"))  # (B, A)
-    order = negative_loss.argsort(dim=1, descending=True)  # (B, A): anchor indices, hardest first
-    rank = order.argsort(dim=1)  # (B, A): each anchor's place in that order, 0 = hardest
-    # 3) Keep the first `quota` of each image.
-    return rank < quota
+    most = int(quota.max()) if len(quota) else 0
+    hardest = negative_loss.topk(most, dim=1).indices  # (B, most): anchor indices, hardest first
+    keep = torch.arange(most, device=quota.device) < quota  # (B, most): the first quota of each
+    return torch.zeros_like(positives).scatter_(1, hardest, keep)

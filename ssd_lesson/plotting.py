@@ -58,7 +58,12 @@ def show_image(ax: Axes, image=None, title: str | None = None) -> Axes:
         ax.set_facecolor("white")
         ax.set_aspect("equal")
     else:
-        if getattr(image, "ndim", 3) != 3:
+        if not hasattr(image, "ndim"):
+            raise ValueError(
+                f"expected an image as an (H, W, 3) array or a (3, H, W) tensor, got "
+                f"{type(image).__name__}; to show a file, read it first (matplotlib.image.imread)"
+            )
+        if image.ndim != 3:
             raise ValueError(
                 f"expected one image, (H, W, 3) array or (3, H, W) tensor, got shape "
                 f"{tuple(image.shape)}; pick one image of the batch, e.g. images[0]"
@@ -105,6 +110,11 @@ def draw_boxes(
     )
     if labels is not None:
         colors = [color] * len(boxes) if isinstance(color, str) else list(color)
+        if len(labels) != len(boxes) or len(colors) != len(boxes):
+            raise ValueError(
+                f"expected one label and one colour per box ({len(boxes)}), got {len(labels)} "
+                f"labels and {len(colors)} colours"
+            )
         for (bx, by), text, c in zip(corners[:, 0], labels, colors, strict=True):
             ax.text(
                 bx,

@@ -126,7 +126,9 @@ def fit(
         History. Raises ``TrainingDiverged`` (a ValueError) naming the epoch and step if the
         network's outputs become NaN or infinite.
     """
-    _check_fit_args(model, train_data, val_data, epochs, batch_size, lr, weight_decay, seed)
+    epochs, batch_size, lr, weight_decay, seed = _check_fit_args(
+        model, train_data, val_data, epochs, batch_size, lr, weight_decay, seed
+    )
     if time_budget_s is not None:
         checks.number(time_budget_s, "time_budget_s", 0, math.inf, low_open=True)
     checks.flag(progress, "progress")
@@ -370,8 +372,10 @@ def _check_fit_args(model, train_data, val_data, epochs, batch_size, lr, weight_
     checks.dataset(train_data, "train_data")
     if val_data is not None:
         checks.dataset(val_data, "val_data")
-    checks.integer(epochs, "epochs", 1)
-    checks.integer(batch_size, "batch_size", 1)
-    checks.number(lr, "lr", 0, math.inf, low_open=True, high_open=True)
-    checks.number(weight_decay, "weight_decay", 0, math.inf, high_open=True)
-    checks.integer(seed, "seed", 0)
+    return (
+        checks.integer(epochs, "epochs", 1),
+        checks.integer(batch_size, "batch_size", 1),
+        checks.number(lr, "lr", 0, math.inf, low_open=True, high_open=True),
+        checks.number(weight_decay, "weight_decay", 0, math.inf, high_open=True),
+        checks.integer(seed, "seed", 0),
+    )
