@@ -11,7 +11,6 @@ from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.ssd import SSD
 
 from ssd_lesson.anchors import make_anchors
-from ssd_lesson.boxes import cxcywh_to_xyxy
 from ssd_lesson.inference import (
     NMS_IOU_THRESHOLD,
     SCORE_THRESHOLD,

@@ -8,7 +8,6 @@ import torch
 from torch.testing import assert_close
 
 from ssd_lesson.anchors import make_anchors
-from ssd_lesson.boxes import cxcywh_to_xyxy
 from ssd_lesson.encoding import build_targets
 from ssd_lesson.inference import Detections, detect
 from ssd_lesson.metrics import (
