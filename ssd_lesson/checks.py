@@ -200,7 +200,7 @@ def _blame_row(value: Tensor, name: str, fractions: bool, positive_area: bool, m
     if bad.any():
         row = int(torch.nonzero(bad)[0])
         raise ValueError(
-            f"expected finite {name}, got NaN or inf in row {row} = {value[row].tolist()}"
+            f"expected finite {name}, got NaN or inf in row {row} = {_row(value, row)}"
         )
     sides = value[:, 2:] - value[:, :2]
     for wrong, problem in (
@@ -211,7 +211,7 @@ def _blame_row(value: Tensor, name: str, fractions: bool, positive_area: bool, m
             row = int(torch.nonzero(wrong)[0])
             hint = "is it in cxcywh format, or are two corners swapped?"
             raise ValueError(
-                f"expected {name} {problem}, got row {row} = {value[row].tolist()}; "
+                f"expected {name} {problem}, got row {row} = {_row(value, row)}; "
                 f"{hint if 'xyxy' in problem else 'it has zero area'}"
             )
     if fractions:
@@ -223,7 +223,7 @@ def _blame_row(value: Tensor, name: str, fractions: bool, positive_area: bool, m
             hint = f"coordinates may lie at most {margin} outside [0, 1]: clip them to the image"
         raise ValueError(
             f"expected {name} as fractions of the image (0..1), got row {row} = "
-            f"{value[row].tolist()}; {hint}"
+            f"{_row(value, row)}; {hint}"
         )
 
 
@@ -238,7 +238,7 @@ def cxcywh(value, name: str = "boxes_cxcywh") -> Tensor:
         row = int(torch.nonzero((value[:, 2:] < 0).any(dim=1))[0])
         raise ValueError(
             f"expected {name} with width and height >= 0, got row {row} = "
-            f"{value[row].tolist()}; is it in xyxy format?"
+            f"{_row(value, row)}; is it in xyxy format?"
         )
     return value
 
@@ -760,3 +760,8 @@ def _fields(entry, names: tuple[str, ...], where: str) -> tuple:
         return tuple(entry)
     expected = ", ".join(names)
     raise ValueError(f"expected {where} with {expected} (attributes or dict keys), got {entry!r}")
+
+
+def _row(value: Tensor, row: int) -> list[float]:
+    """A row of numbers as a reader wrote them: float32's 0.20000000298 shown as 0.2."""
+    return [round(v, 6) for v in value[row].tolist()]
