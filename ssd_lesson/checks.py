@@ -686,13 +686,21 @@ def pr_inputs(scores, is_true_positive, num_ground_truth) -> tuple[Tensor, Tenso
     return scores, flags
 
 
-def pr_curve(precision, recall) -> tuple[Tensor, Tensor]:
+def interpolation(value) -> str:
+    """How AP reads the PR curve: at "all" its points, or at VOC2007's "11" or COCO's "101"."""
+    if not isinstance(value, str) or value not in ("all", "11", "101"):
+        raise ValueError(f"expected interpolation as 'all', '11' or '101', got {value!r}")
+    return value
+
+
+def pr_curve(precision, recall, interpolation_="all") -> tuple[Tensor, Tensor, str]:
+    interpolation_ = interpolation(interpolation_)
     precision = curve(precision, "precision")
     recall = curve(recall, "recall")
     shape(recall, "recall", (len(precision),), ", like precision")
     if (torch.diff(recall) < 0).any():
         raise ValueError("expected recall in order of decreasing score: it never goes down")
-    return precision, recall
+    return precision, recall, interpolation_
 
 
 def detections(boxes_, scores, where: str = "detections") -> tuple[Tensor, Tensor]:
@@ -721,6 +729,14 @@ def iou_thresholds(values) -> tuple[float, ...]:
     return values
 
 
+def ap_settings(iou_threshold, interpolation_) -> tuple[float, str]:
+    return fraction(iou_threshold, "iou_threshold"), interpolation(interpolation_)
+
+
+def coco_settings(iou_thresholds_, interpolation_) -> tuple[tuple[float, ...], str]:
+    return iou_thresholds(iou_thresholds_), interpolation(interpolation_)
+
+
 def detection_data(detections_, ground_truths, num_classes) -> list[tuple]:
     """One (boxes, scores, labels, gt_boxes, gt_labels) tuple of checked tensors per image."""
     integer(num_classes, "num_classes (object classes, background not counted)", 1)
@@ -745,6 +761,11 @@ def detection_data(detections_, ground_truths, num_classes) -> list[tuple]:
         )
         images.append(
             (boxes_, scores, labels.cpu(), gt_boxes.cpu().to(boxes_.dtype), gt_labels.cpu())
+        )
+    if not any(len(image[4]) for image in images):
+        raise ValueError(
+            "expected at least one ground-truth box in the data set, got none: AP measures how "
+            "many objects are found, so it is undefined without objects"
         )
     return images
 

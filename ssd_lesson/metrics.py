@@ -4,33 +4,33 @@ A detection is a *true positive* when it finds an object that no better detectio
 already: same class, IoU >= ``iou_threshold`` (0.5 for PASCAL VOC). Every other detection is a
 *false positive*: a wrong place, a wrong class, or a *duplicate* of an object already found.
 
-Walk down the detections of one class, over the whole data set, from the best score to the
-worst. After each one:
+Walk down the detections of one class, over the whole data set, best score first. After each:
 
 * **precision** = true positives so far / detections so far: how many of the boxes shown are right;
-* **recall** = true positives so far / ground-truth objects of that class: how many objects
-  were found.
+* **recall** = true positives so far / objects of that class: how many objects were found.
 
-This traces the precision-recall (PR) curve. **Average precision** is the area under it, after
-replacing each precision by the best precision at that recall or any higher one (the *envelope*,
-which removes the curve's zigzag): "all-point interpolation", as in PASCAL VOC from 2010 on.
+This traces the precision-recall (PR) curve. Its *envelope* replaces each precision by the best
+precision at that recall or any higher one, removing the zigzag. **Average precision** reads the
+envelope in one of three ways, the ``interpolation``:
+
+* ``"all"`` (the default): the area under it, as PASCAL VOC from 2010 on;
+* ``"11"``: its mean at recall 0, 0.1, ..., 1, as VOC2007 (0 beyond the last recall reached);
+* ``"101"``: its mean at recall 0, 0.01, ..., 1, as COCO (likewise).
+
 AP is 1 when every object is found before any false positive, and 0 when nothing is found.
-**mAP** is the mean AP over classes.
+**mAP** is the mean AP over classes. ``average_precision`` gives AP per class and mAP at one IoU
+threshold (VOC: 0.5); ``coco_map`` the mean of mAP at the IoU thresholds 0.50, 0.55, ..., 0.95,
+so that sloppy boxes score lower. With ``"101"`` it equals pycocotools' AP (bbox, area "all")
+if no box is a crowd and no image has over 100 detections of one class (COCO's maxDets=100).
 
-``average_precision`` gives VOC-style AP per class and mAP at one IoU threshold (0.5);
-``coco_map`` the mean of mAP at the IoU thresholds 0.50, 0.55, ..., 0.95, so that sloppy boxes
-score lower. (The official COCO code samples the curve at 101 recall points, keeps at most 100
-detections per image and ignores "crowd" boxes: our numbers are close to COCO's, not equal.)
+Matching rule, per image and class, best detection first (COCO's): a detection matches the
+unmatched ground truth of its class with the highest IoU, if that IoU is >= ``iou_threshold``.
+The VOC devkit (VOCevaldet.m) also asks for IoU >= 0.5 (py-faster-rcnn's port: > 0.5) but takes
+the best ground truth among all, matched or not: a duplicate where we may find a second object
+of one class crowding the first. VOC's "difficult" flags are unused: our data has none.
 
-Matching rule, per image and class, best detection first: a detection matches the unmatched
-ground truth of its class with the highest IoU, if that IoU is >= ``iou_threshold``. (COCO's
-rule. The VOC devkit looks at the best ground truth among all, matched or not, and asks for
-IoU > 0.5; the two differ only when objects of one class crowd together.) VOC's "difficult"
-flags are not used: our data has none.
-
-A class with no ground truth anywhere has no recall, so no AP: it is left out of the mean and
-listed in ``classes_without_ground_truth``. Equal scores are ranked in image order, then in the
-order given.
+A class with no ground truth anywhere has no AP: it is left out of the mean and listed in
+``classes_without_ground_truth``. Equal scores rank in image order, then in the order given.
 """
 
 from __future__ import annotations
@@ -108,20 +108,26 @@ def precision_envelope(precision) -> Tensor:
     return torch.flip(torch.cummax(torch.flip(precision, (0,)), dim=0).values, (0,))
 
 
-def area_under_pr_curve(precision, recall) -> float:
-    """All-point interpolated AP: the area under the envelope of the PR curve.
+def area_under_pr_curve(precision, recall, interpolation: str = "all") -> float:
+    """AP from a PR curve: the area under its envelope, or the envelope's mean at 11 or 101 recalls.
 
     Args:
         precision (Tensor[D]): precision after each detection, best score first.
         recall (Tensor[D]): recall after each detection, non-decreasing, in [0, 1].
+        interpolation: "all" (VOC from 2010), "11" (VOC2007) or "101" (COCO).
 
     Returns:
-        The sum over detections of (recall gained by it) x (envelope at it). 0 when D = 0.
+        "all": the sum over detections of (recall gained by it) x (envelope at it). "11", "101":
+        the mean over recall levels r of the envelope at the first detection with recall >= r.
     """
-    precision, recall = checks.pr_curve(precision, recall)
-    recall_gained = torch.diff(recall, prepend=recall.new_zeros(1))  # (D,)
-    # Recall grows only at true positives, so only their envelope values count.
-    return float((recall_gained * precision_envelope(precision)).sum())
+    precision, recall, interpolation = checks.pr_curve(precision, recall, interpolation)
+    envelope = precision_envelope(precision)
+    if interpolation == "all":  # recall grows only at true positives: only their envelope counts
+        return float((torch.diff(recall, prepend=recall.new_zeros(1)) * envelope).sum())
+    step = 0.1 if interpolation == "11" else 0.01  # levels i * step, as NumPy and COCO make them
+    levels = torch.arange(int(interpolation), dtype=torch.float64) * step  # 0, 0.01, ..., 1
+    first = torch.searchsorted(recall, levels)  # first detection with recall >= level, or D
+    return float(torch.cat((envelope, envelope.new_zeros(1)))[first].mean())  # D: none, so 0
 
 
 def match_detections(boxes, scores, gt_boxes, iou_threshold: float = VOC_IOU_THRESHOLD) -> Tensor:
@@ -148,12 +154,11 @@ def match_detections(boxes, scores, gt_boxes, iou_threshold: float = VOC_IOU_THR
 
 def _greedy_match(iou: list[list[float]], iou_threshold: float) -> list[bool]:
     """iou[d][g] for detections d in score order -> is each detection a true positive."""
-    matched: set[int] = set()
-    flags = []
+    matched, flags = set(), []
     for row in iou:  # best detection first
         free = [g for g, value in enumerate(row) if g not in matched and value >= iou_threshold]
         if free:
-            matched.add(max(free, key=row.__getitem__))  # the first of equal IoUs
+            matched.add(max(free, key=row.__getitem__))  # the first of equal IoUs (COCO: the last)
         flags.append(bool(free))  # no free object close enough: a false positive
     return flags
 
@@ -163,9 +168,13 @@ def _greedy_match(iou: list[list[float]], iou_threshold: float) -> list[bool]:
 
 
 def average_precision(
-    detections, ground_truths, num_classes: int, iou_threshold: float = VOC_IOU_THRESHOLD
+    detections,
+    ground_truths,
+    num_classes: int,
+    iou_threshold=VOC_IOU_THRESHOLD,
+    interpolation="all",
 ) -> APResult:
-    """VOC-style average precision per class, and its mean (mAP), at one IoU threshold.
+    """Average precision per class, and its mean (mAP), at one IoU threshold.
 
     Args:
         detections: one entry per image, each with ``boxes`` (K, 4) xyxy, ``scores`` (K,) and
@@ -175,12 +184,13 @@ def average_precision(
             a dict with keys "boxes" and "labels". G may be 0.
         num_classes: C, the number of object classes, background not counted.
         iou_threshold: IoU needed for a match, in (0, 1]; VOC uses 0.5.
+        interpolation: "all" (VOC from 2010), "11" (VOC2007) or "101" (COCO): see the module.
 
     Returns:
         APResult with ``mean``, ``per_class``, the PR ``curves`` and the classes left out.
     """
-    iou_threshold = checks.fraction(iou_threshold, "iou_threshold")
-    return _evaluate(detections, ground_truths, num_classes, (iou_threshold,))[0]
+    iou_threshold, interpolation = checks.ap_settings(iou_threshold, interpolation)
+    return _evaluate(detections, ground_truths, num_classes, (iou_threshold,), interpolation)[0]
 
 
 def coco_map(
@@ -188,13 +198,14 @@ def coco_map(
     ground_truths,
     num_classes: int,
     iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
+    interpolation: str = "all",
 ) -> COCOResult:
     """COCO-style AP@[.5:.95]: ``average_precision`` averaged over IoU thresholds 0.50:0.95.
 
-    Arguments as for ``average_precision``; all-point interpolation at each threshold.
+    Arguments as for ``average_precision``; ``interpolation="101"`` is COCO's own.
     """
-    iou_thresholds = checks.iou_thresholds(iou_thresholds)
-    results = _evaluate(detections, ground_truths, num_classes, tuple(iou_thresholds))
+    iou_thresholds, interpolation = checks.coco_settings(iou_thresholds, interpolation)
+    results = _evaluate(detections, ground_truths, num_classes, iou_thresholds, interpolation)
     classes = results[0].per_class.keys()
     return COCOResult(
         mean=sum(result.mean for result in results) / len(results),
@@ -204,7 +215,7 @@ def coco_map(
     )
 
 
-def _evaluate(detections, ground_truths, num_classes, thresholds) -> list[APResult]:
+def _evaluate(detections, ground_truths, num_classes, thresholds, interpolation) -> list[APResult]:
     images = checks.detection_data(detections, ground_truths, num_classes)
     classes = range(1, num_classes + 1)
     # 1) Per image and class: the detections best first, and whether each is a true positive
@@ -223,25 +234,17 @@ def _evaluate(detections, ground_truths, num_classes, thresholds) -> list[APResu
                 flags[t, c].extend(_greedy_match(iou, t))
     # 2) Per class, all images together, best score first: the PR curve and its area.
     missing = tuple(c for c in classes if num_ground_truth[c] == 0)
-    if len(missing) == num_classes:
-        raise ValueError(
-            "expected at least one ground-truth box in the data set, got none: AP measures how "
-            "many objects are found, so it is undefined without objects"
-        )
     results = []
     for t in thresholds:
-        curves = {}
+        curves, per_class = {}, {}
         for c in (c for c in classes if c not in missing):
-            class_scores = torch.cat(scores[c]) if scores[c] else torch.zeros(0)
-            order = torch.sort(class_scores, descending=True, stable=True).indices
+            class_scores, order = torch.sort(torch.cat(scores[c]), descending=True, stable=True)
             true_positive = torch.tensor(flags[t, c], dtype=torch.bool)[order]
             count = num_ground_truth[c]
-            precision, recall = precision_recall(class_scores[order], true_positive, count)
+            precision, recall = precision_recall(class_scores, true_positive, count)
             envelope = precision_envelope(precision)
-            curves[c] = PRCurve(
-                class_scores[order], true_positive, precision, recall, envelope, count
-            )
-        per_class = {c: area_under_pr_curve(k.precision, k.recall) for c, k in curves.items()}
+            curves[c] = PRCurve(class_scores, true_positive, precision, recall, envelope, count)
+            per_class[c] = area_under_pr_curve(precision, recall, interpolation)
         mean = sum(per_class.values()) / len(per_class)
         results.append(APResult(mean, per_class, curves, missing, float(t)))
     return results
