@@ -63,6 +63,7 @@ def make_anchors(
     scales: Sequence[float],
     aspect_ratios: Sequence[Sequence[float]],
     clip: bool = True,
+    steps: Sequence[float] | None = None,
 ) -> Tensor:
     """Every anchor box of every feature map, in the order described in the module docstring.
 
@@ -74,15 +75,23 @@ def make_anchors(
             brings its inverse, so ``[2, 3]`` gives 2, 1/2, 3, 1/3.
         clip: cap each width and height at 1 (the whole image), as torchvision does. Centres stay
             where they are, so a box near the border may still stick out of the image.
+        steps: per map, the distance between neighbouring cell centres, a fraction of the
+            (square) image's side: cell ``(i, j)`` is centred at ``((j + 0.5) * step,
+            (i + 0.5) * step)``. Default ``1 / f``: the cells tile the image exactly. The paper's
+            Caffe code and torchvision's SSD300 use pixel steps 8, 16, 32, 64, 100, 300 instead,
+            so pass ``[8 / 300, 16 / 300, ...]`` for their anchors (38 x 8 = 304: conv4_3's
+            cells are a little wider than 300 / 38, and its last centre sits on the border).
 
     Returns:
         Tensor[A, 4]: xyxy, fractions of the image (the anchors are laid out as centres and
         sizes, then turned into corners, the format every other function takes).
     """
-    sizes, scales, ratios = checks.anchor_layout(feature_map_sizes, scales, aspect_ratios, clip)
+    sizes, scales, ratios, steps = checks.anchor_layout(
+        feature_map_sizes, scales, aspect_ratios, clip, steps
+    )
     per_map = []
     for k, (rows, cols) in enumerate(sizes):
-        centres = _cell_centres(rows, cols)  # (rows * cols, 2)
+        centres = _cell_centres(rows, cols, steps[k])  # (rows * cols, 2)
         wh = _box_sizes(scales[k], scales[k + 1], ratios[k])  # (n, 2)
         if clip:
             wh = wh.clamp(0, 1)
@@ -100,10 +109,14 @@ def ssd300_anchors(scales: Sequence[float] | None = None, clip: bool = True) -> 
     return make_anchors(SSD300_FEATURE_MAP_SIZES, scales, SSD300_ASPECT_RATIOS, clip=clip)
 
 
-def _cell_centres(rows: int, cols: int) -> Tensor:
-    """Cell (i, j) has centre ((j + 0.5) / cols, (i + 0.5) / rows); reading order. (rows*cols, 2)"""
-    xs = (torch.arange(cols, dtype=torch.float32) + 0.5) / cols
-    ys = (torch.arange(rows, dtype=torch.float32) + 0.5) / rows
+def _cell_centres(rows: int, cols: int, step: float | None) -> Tensor:
+    """Cell (i, j) has centre ((j + 0.5) * step_x, (i + 0.5) * step_y); reading order.
+
+    Without a step, step_x = 1 / cols and step_y = 1 / rows. -> (rows * cols, 2)
+    """
+    step_x, step_y = (1 / cols, 1 / rows) if step is None else (step, step)
+    xs = ((torch.arange(cols, dtype=torch.float64) + 0.5) * step_x).float()
+    ys = ((torch.arange(rows, dtype=torch.float64) + 0.5) * step_y).float()
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack((grid_x.reshape(-1), grid_y.reshape(-1)), dim=-1)
 

@@ -262,8 +262,8 @@ def paper_scales_inputs(num_maps, s_min, s_max) -> tuple[int, float, float]:
     return num_maps, s_min, s_max
 
 
-def anchor_layout(feature_map_sizes, scales, ratios, clip) -> tuple[list, list, list]:
-    """make_anchors' inputs -> (sizes as (rows, cols) pairs, scales as floats, ratios)."""
+def anchor_layout(feature_map_sizes, scales, ratios, clip, steps=None) -> tuple[list, ...]:
+    """make_anchors' inputs -> (sizes as (rows, cols) pairs, scales, ratios, steps or Nones)."""
     flag(clip, "clip")
     sizes = feature_map_sizes_list(feature_map_sizes)
     ratios = aspect_ratios(ratios)
@@ -271,7 +271,7 @@ def anchor_layout(feature_map_sizes, scales, ratios, clip) -> tuple[list, list, 
         raise ValueError(
             f"expected one list of aspect ratios per feature map ({len(sizes)}), got {len(ratios)}"
         )
-    return sizes, scale_list(scales, len(sizes)), ratios
+    return sizes, scale_list(scales, len(sizes)), ratios, anchor_steps(steps, sizes)
 
 
 def feature_map_sizes_list(feature_map_sizes) -> list[tuple[int, int]]:
@@ -786,3 +786,34 @@ def _fields(entry, names: tuple[str, ...], where: str) -> tuple:
 def _row(value: Tensor, row: int) -> list[float]:
     """A row of numbers as a reader wrote them: float32's 0.20000000298 shown as 0.2."""
     return [round(v, 6) for v in value[row].tolist()]
+
+
+# --- SSD300
+
+
+def anchor_steps(steps, sizes: list[tuple[int, int]]) -> list[float | None]:
+    """make_anchors' ``steps``: one fraction of the image side per map, or None (-> 1 / f)."""
+    if steps is None:
+        return [None] * len(sizes)
+    if isinstance(steps, (str, bytes)) or not _is_sequence(steps) or len(steps) != len(sizes):
+        raise ValueError(
+            f"expected steps as one number per feature map ({len(sizes)}), fractions of the "
+            f"image side such as [8 / 300, 16 / 300], or None, got {steps!r}"
+        )
+    steps = [number(s, "each step", 0.0, math.inf, low_open=True, high_open=True) for s in steps]
+    if max(steps) > 1:
+        raise ValueError(
+            f"expected steps as fractions of the image side (0 < step <= 1), got {steps}; are "
+            "these pixels? divide them by the image size"
+        )
+    for k, ((rows, cols), step) in enumerate(zip(sizes, steps, strict=True)):
+        # torchvision's SSD300 puts the last centre of its 10 x 10 map at 9.5 * 32 / 300 = 1.013,
+        # a little past the border: allow half a step, refuse a grid far off the image.
+        last_centre = (max(rows, cols) - 0.5) * step
+        if last_centre > 1 + step / 2 + 1e-6:
+            raise ValueError(
+                f"expected steps that keep the cell centres on the image (at most half a step "
+                f"outside), got step {step:g} for map {k} of {rows} x {cols} cells: its last "
+                f"centre is at {last_centre:g}"
+            )
+    return steps

@@ -26,11 +26,11 @@ VOC_SCALES = [0.1, 0.2, 0.375, 0.55, 0.725, 0.9, 1.075]
 COCO_SCALES = [0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05]
 
 
-def torchvision_anchors(sizes, scales, aspect_ratios, clip, image_hw=(300, 300)):
+def torchvision_anchors(sizes, scales, aspect_ratios, clip, image_hw=(300, 300), steps=None):
     """torchvision's DefaultBoxGenerator, converted to xyxy fractions of the image."""
     height, width = image_hw
     generator = DefaultBoxGenerator(
-        [list(r) for r in aspect_ratios], scales=list(scales), steps=None, clip=clip
+        [list(r) for r in aspect_ratios], scales=list(scales), steps=steps, clip=clip
     )
     images = ImageList(torch.zeros(1, 3, height, width), [(height, width)])
     maps = [torch.zeros(1, 1, *((s, s) if isinstance(s, int) else s)) for s in sizes]
@@ -307,6 +307,87 @@ def test_ssd300_anchors_with_coco_scales_match_torchvision():
     ours = ssd300_anchors(scales=COCO_SCALES)
     theirs = torchvision_anchors(SSD300_FEATURE_MAP_SIZES, COCO_SCALES, SSD300_ASPECT_RATIOS, True)
     assert_close(ours, theirs)
+
+
+# --- Steps: torchvision's SSD300 grid ----------------------------------------------------------
+
+SSD300_STEPS_PX = [8, 16, 32, 64, 100, 300]
+
+STEPS_CASES = {
+    # (feature map sizes, scales, ratios, clip, image side in pixels, steps in pixels)
+    "ssd300_torchvision": (
+        SSD300_FEATURE_MAP_SIZES,
+        COCO_SCALES,
+        SSD300_ASPECT_RATIOS,
+        True,
+        300,
+        SSD300_STEPS_PX,
+    ),
+    "ssd300_voc_noclip": (
+        SSD300_FEATURE_MAP_SIZES,
+        VOC_SCALES,
+        SSD300_ASPECT_RATIOS,
+        False,
+        300,
+        SSD300_STEPS_PX,
+    ),
+    "two_maps": ([4, 2], [0.3, 0.6, 0.9], [[2], [2, 3]], True, 64, [16, 30]),
+    "non_square_map": ([(3, 5)], [0.4, 0.8], [[1.5]], False, 100, [20]),
+    "single_cell": ([1], [0.9, 1.1], [[2]], True, 100, [100]),
+}
+
+
+@pytest.mark.parametrize("case", STEPS_CASES, ids=list(STEPS_CASES))
+def test_steps_match_torchvision(case):
+    sizes, scales, ratios, clip, side, steps_px = STEPS_CASES[case]
+    ours = make_anchors(sizes, scales, ratios, clip=clip, steps=[s / side for s in steps_px])
+    theirs = torchvision_anchors(sizes, scales, ratios, clip, (side, side), steps=steps_px)
+    assert ours.shape == theirs.shape
+    assert_close(ours, theirs)
+
+
+def test_ssd300_torchvision_steps_centres_by_hand():
+    steps = [s / 300 for s in SSD300_STEPS_PX]
+    anchors = make_anchors_cxcywh(
+        SSD300_FEATURE_MAP_SIZES, COCO_SCALES, SSD300_ASPECT_RATIOS, steps=steps
+    )
+    assert anchors.shape == (8732, 4)
+    # conv4_3 (38 x 38, step 8): the first centre is 4 pixels in; 38 x 8 = 304 > 300, so the last
+    # one sits on the border, not half a cell inside it.
+    assert_close(anchors[0, :2], torch.tensor([4 / 300, 4 / 300]))
+    assert_close(anchors[38 * 38 * 4 - 1, :2], torch.tensor([1.0, 1.0]))
+    # The 3 x 3 map (step 100) tiles the image exactly, as without steps.
+    start = sum(f * f * n for f, n in zip((38, 19, 10, 5), (4, 6, 6, 6), strict=True))
+    assert_close(anchors[start : start + 36], make_anchors_cxcywh([3], COCO_SCALES[4:6], [[2]]))
+    # The sizes do not depend on the steps.
+    assert_close(
+        anchors[:, 2:],
+        make_anchors_cxcywh(SSD300_FEATURE_MAP_SIZES, COCO_SCALES, SSD300_ASPECT_RATIOS)[:, 2:],
+    )
+
+
+def test_steps_equal_to_one_over_f_change_nothing():
+    sizes, scales, ratios = [4, 3], [0.3, 0.6, 0.9], [[2], [3]]
+    assert_close(
+        make_anchors(sizes, scales, ratios, steps=[1 / 4, 1 / 3]),
+        make_anchors(sizes, scales, ratios),
+    )
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ([8, 16], "are these pixels"),
+        ([0.25], "one number per feature map"),
+        ("0.25 0.5", "one number per feature map"),
+        ([0.25, 0.0], "step"),
+        ([0.25, math.nan], "step"),
+        ([0.5, 0.5], "cell centres on the image"),
+    ],
+)
+def test_bad_steps_are_rejected(steps, message):
+    with pytest.raises(ValueError, match=message):
+        make_anchors([4, 2], [0.2, 0.5, 0.8], [[2], [2]], steps=steps)
 
 
 # --- Bad inputs ----------------------------------------------------------------------------------
