@@ -1,8 +1,12 @@
-"""Tests for ssd_lesson.metrics: AP by hand, a plain-Python reference, COCO's thresholds, detect."""
+"""Tests for ssd_lesson.metrics: AP by hand, a plain-Python reference, COCO's thresholds, detect,
+VOC2007's 11-point and COCO's 101-point interpolation, and pycocotools itself when installed."""
 
+import contextlib
+import io
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 from torch.testing import assert_close
@@ -188,6 +192,59 @@ def test_precision_recall_and_area_by_hand():
     assert precision_recall([0.3, 0.2], [1, 0], 1)[0].tolist() == [1.0, 0.5]  # 0/1 flags
 
 
+def test_worked_example_with_11_and_101_recall_levels_by_hand():
+    # The envelope is 1 up to recall 1/3 (the first TP) and 3/5 from there to recall 1.
+    # VOC2007, recall levels 0, 0.1, ..., 1: the first detection with recall >= 0, 0.1, 0.2, 0.3
+    # is the first TP (recall 1/3, envelope 1); for 0.4, ..., 1.0 (7 levels) it is the fourth
+    # or fifth detection (envelope 3/5). AP = (4 * 1 + 7 * 3/5) / 11 = 8.2 / 11 = 0.7455.
+    detections, ground_truths = worked_example()
+    result = average_precision(detections, ground_truths, 1, interpolation="11")
+    assert result.mean == pytest.approx(8.2 / 11, abs=1e-12)
+    # COCO, levels 0, 0.01, ..., 1: 0.00 ... 0.33 (34 levels) give 1, 0.34 ... 1.00 (67) give 3/5.
+    result = average_precision(detections, ground_truths, 1, interpolation="101")
+    assert result.mean == pytest.approx((34 + 67 * 3 / 5) / 101, abs=1e-12)
+    assert average_precision(detections, ground_truths, 1, interpolation="all").mean == (
+        average_precision(detections, ground_truths, 1).mean  # "all" is the default
+    )
+    assert coco_map(detections, ground_truths, 1, [0.5], interpolation="11").mean == (
+        pytest.approx(8.2 / 11, abs=1e-12)
+    )
+
+
+def test_area_under_pr_curve_at_11_and_101_recall_levels_by_hand():
+    # 4 objects; best first TP, FP, TP: precision 1, 1/2, 2/3; recall 1/4, 1/4, 1/2; envelope
+    # 1, 2/3, 2/3. Recall never passes 1/2: levels above it find no detection and count 0.
+    precision = torch.tensor([1, 1 / 2, 2 / 3], dtype=torch.float64)
+    recall = torch.tensor([1 / 4, 1 / 4, 1 / 2], dtype=torch.float64)
+    # 11 levels: 0, 0.1, 0.2 -> 1; 0.3, 0.4 and 0.5 (reached exactly: >=) -> 2/3; 0.6 ... 1 -> 0.
+    assert area_under_pr_curve(precision, recall, "11") == pytest.approx(5 / 11, abs=1e-12)
+    # 101 levels: 0.00 ... 0.25 (26 levels, 0.25 reached exactly) -> 1; 0.26 ... 0.50 (25) ->
+    # 2/3; 0.51 ... 1.00 -> 0.
+    expected = (26 + 25 * 2 / 3) / 101
+    assert area_under_pr_curve(precision, recall, "101") == pytest.approx(expected, abs=1e-12)
+    assert area_under_pr_curve(precision, recall) == pytest.approx(1 / 4 + 1 / 4 * 2 / 3)
+    for interpolation in ("all", "11", "101"):
+        assert area_under_pr_curve([], [], interpolation) == 0.0
+        assert area_under_pr_curve([1.0], [1.0], interpolation) == pytest.approx(1.0)
+
+
+def test_recall_levels_are_the_ones_numpy_and_pycocotools_use():
+    # pycocotools' levels are np.linspace(0, 1, 101): i * 0.01, so level 0.35 is
+    # 0.35000000000000003, just above 35/100. A curve that reaches recall 35/100 exactly (35 of
+    # 100 objects, no false positive) and then stops reaches 35 levels (0.00 ... 0.34), not 36.
+    assert np.linspace(0, 1, 101)[35] > 35 / 100
+    precision = torch.ones(35, dtype=torch.float64)
+    recall = torch.arange(1, 36, dtype=torch.float64) / 100
+    assert area_under_pr_curve(precision, recall, "101") == pytest.approx(35 / 101, abs=1e-12)
+    assert reference_interpolated(precision.tolist(), recall.tolist(), 101) == pytest.approx(
+        35 / 101, abs=1e-12
+    )
+    # VOC2007's levels (py-faster-rcnn: np.arange(0.0, 1.1, 0.1)): 0.3 is 0.30000000000000004.
+    assert np.arange(0.0, 1.1, 0.1)[3] > 3 / 10
+    recall = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    assert area_under_pr_curve(torch.ones(3), recall, "11") == pytest.approx(3 / 11, abs=1e-12)
+
+
 def test_coco_map_averages_over_thresholds():
     # The detection overlaps the object by 0.36 / 0.5 = 0.72: a match at 0.50, 0.55, ..., 0.70
     # (5 of the 10 thresholds), a miss from 0.75 on. AP@[.5:.95] = 5/10.
@@ -221,8 +278,32 @@ def reference_iou(box, other):
     return intersection / (area + other_area - intersection)
 
 
-def reference_ap(detections, ground_truths, num_classes, threshold):
-    """Per-class all-point AP, written as directly as possible: plain lists and loops."""
+def reference_interpolated(precision, recall, levels):
+    """VOC2007's rule (VOCevaldet.m; py-faster-rcnn's voc_ap(use_07_metric=True)) on ``levels``
+    recall levels: the mean over levels t of the best precision at recall >= t, 0 if none. With
+    101 levels it is COCO's rule. Levels i * step, as NumPy makes them (np.arange, np.linspace)."""
+    step = 1 / (levels - 1)
+    total = 0.0
+    for t in [i * step for i in range(levels)]:
+        total += max([p for p, r in zip(precision, recall, strict=True) if r >= t], default=0.0)
+    return total / levels
+
+
+def test_reference_interpolation_by_hand():
+    # The worked example's curve (see test_worked_example_by_hand), and the small one above.
+    precision, recall = [1, 1 / 2, 1 / 3, 2 / 4, 3 / 5], [1 / 3, 1 / 3, 1 / 3, 2 / 3, 1]
+    assert reference_interpolated(precision, recall, 11) == pytest.approx(8.2 / 11, abs=1e-12)
+    expected = (34 + 67 * 3 / 5) / 101
+    assert reference_interpolated(precision, recall, 101) == pytest.approx(expected, abs=1e-12)
+    precision, recall = [1, 1 / 2, 2 / 3], [1 / 4, 1 / 4, 1 / 2]
+    assert reference_interpolated(precision, recall, 11) == pytest.approx(5 / 11, abs=1e-12)
+    expected = (26 + 25 * 2 / 3) / 101
+    assert reference_interpolated(precision, recall, 101) == pytest.approx(expected, abs=1e-12)
+    assert reference_interpolated([], [], 11) == 0.0
+
+
+def reference_ap(detections, ground_truths, num_classes, threshold, interpolation="all"):
+    """Per-class AP, written as directly as possible: plain lists and loops."""
     aps = {}
     for c in range(1, num_classes + 1):
         objects = [
@@ -249,6 +330,14 @@ def reference_ap(detections, ground_truths, num_classes, threshold):
             if best is not None:
                 taken[image][best] = True
             hits.append(best is not None)
+        if interpolation != "all":
+            true_positives, precision, recall = 0, [], []
+            for rank, hit in enumerate(hits, start=1):
+                true_positives += hit
+                precision.append(true_positives / rank)
+                recall.append(true_positives / num_objects)
+            aps[c] = reference_interpolated(precision, recall, int(interpolation))
+            continue
         # The VOC2010 devkit's loop: sentinels, the envelope from the right, area by steps.
         recall, precision, true_positives = [0.0], [0.0], 0
         for rank, hit in enumerate(hits, start=1):
@@ -311,11 +400,32 @@ def test_average_precision_equals_plain_python_reference(seed):
         assert set(result.classes_without_ground_truth) == {1, 2, 3} - set(expected)
 
 
+@pytest.mark.parametrize("interpolation", ["11", "101"])
+@pytest.mark.parametrize("seed", range(10))
+def test_interpolated_average_precision_equals_plain_python_reference(seed, interpolation):
+    detections, ground_truths = random_case(seed)
+    for threshold in (0.5, 0.75):
+        expected = reference_ap(detections, ground_truths, 3, threshold, interpolation)
+        if not expected:
+            continue
+        result = average_precision(detections, ground_truths, 3, threshold, interpolation)
+        assert result.per_class == pytest.approx(expected, abs=1e-12)
+        assert result.mean == pytest.approx(sum(expected.values()) / len(expected), abs=1e-12)
+
+
 def test_random_cases_are_not_trivial():
     # The reference comparison means something only if APs spread between 0 and 1.
     values = [ap for seed in range(10) for ap in reference_ap(*random_case(seed), 3, 0.5).values()]
     assert len(values) > 20 and len(set(values)) > 10
     assert min(values) < 0.4 and max(values) > 0.8
+    # ... and only if 11 and 101 levels give other numbers than the area does.
+    for interpolation in ("11", "101"):
+        other = [
+            ap
+            for seed in range(10)
+            for ap in reference_ap(*random_case(seed), 3, 0.5, interpolation).values()
+        ]
+        assert sum(a != pytest.approx(b, abs=1e-3) for a, b in zip(values, other, strict=True)) > 10
 
 
 def test_coco_map_equals_mean_of_average_precision_over_thresholds():
@@ -328,6 +438,67 @@ def test_coco_map_equals_mean_of_average_precision_over_thresholds():
     assert result.per_class == pytest.approx(
         {c: sum(s.per_class[c] for s in singles) / 10 for c in singles[0].per_class}
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Against pycocotools' COCOeval (skipped when it is not installed)
+
+
+def pycocotools_precision(detections, ground_truths, num_classes, iou_thresholds):
+    """COCOeval's interpolated precision (T, 101, K) for bbox, area "all", one large maxDets."""
+    coco, cocoeval = (
+        pytest.importorskip("pycocotools.coco"),
+        pytest.importorskip("pycocotools.cocoeval"),
+    )
+
+    def xywh(box):
+        return [box[0], box[1], box[2] - box[0], box[3] - box[1]]
+
+    images, annotations, results = [], [], []
+    for image, (found, (gt_boxes, gt_labels)) in enumerate(
+        zip(detections, ground_truths, strict=True), start=1
+    ):
+        images.append({"id": image})
+        for box, label in zip(gt_boxes.tolist(), gt_labels.tolist(), strict=True):
+            x, y, w, h = xywh(box)
+            annotations.append(
+                {"id": len(annotations) + 1, "image_id": image, "category_id": label,
+                 "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0}
+            )  # fmt: skip
+        for box, score, label in zip(*(t.tolist() for t in found), strict=True):
+            results.append(
+                {"image_id": image, "category_id": label, "bbox": xywh(box), "score": score}
+            )
+    categories = [{"id": c} for c in range(1, num_classes + 1)]
+    with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints its progress
+        truth = coco.COCO()
+        truth.dataset = {"images": images, "annotations": annotations, "categories": categories}
+        truth.createIndex()
+        evaluation = cocoeval.COCOeval(truth, truth.loadRes(results), "bbox")
+        evaluation.params.iouThrs = np.array(iou_thresholds)
+        evaluation.params.maxDets = [1000]  # per image and class: more than we have
+        evaluation.params.areaRng, evaluation.params.areaRngLbl = [[0, 1e10]], ["all"]
+        evaluation.evaluate()
+        evaluation.accumulate()
+    return evaluation.eval["precision"][:, :, :, 0, 0]  # -1 for a class without ground truth
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_coco_map_with_101_levels_equals_pycocotools(seed):
+    # The random cases have no crowd boxes, fewer than 1000 detections per image and class, and
+    # no detection with two equal IoUs (where COCO takes the last object, we the first): there,
+    # COCO's matching (per image and class, best detection first, the free object of highest
+    # IoU >= t) is ours, so the APs must agree.
+    detections, ground_truths = random_case(seed)
+    precision = pycocotools_precision(detections, ground_truths, 3, COCO_IOU_THRESHOLDS)
+    result = coco_map(detections, ground_truths, 3, interpolation="101")
+    for t, threshold in enumerate(COCO_IOU_THRESHOLDS):
+        single = result.per_threshold[threshold]
+        expected = {
+            c: precision[t, :, c - 1].mean() for c in (1, 2, 3) if precision[t, 0, c - 1] > -1
+        }
+        assert single.per_class == pytest.approx(expected, abs=1e-6)
+    assert result.mean == pytest.approx(precision[precision > -1].mean(), abs=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,6 +574,18 @@ def test_thresholds_are_checked():
 def test_precision_recall_rejects_bad_input(arguments, expected):
     with pytest.raises(ValueError, match=message(expected)):
         precision_recall(*arguments)
+
+
+@pytest.mark.parametrize("interpolation", [11, 101.0, "11-point", "ALL", None, "all "])
+def test_bad_interpolation_is_rejected(interpolation):
+    detections, ground_truths = worked_example()
+    expected = message(f"expected interpolation as 'all', '11' or '101', got {interpolation!r}")
+    with pytest.raises(ValueError, match=expected):
+        area_under_pr_curve([1.0], [0.5], interpolation)
+    with pytest.raises(ValueError, match=expected):
+        average_precision(detections, ground_truths, 1, interpolation=interpolation)
+    with pytest.raises(ValueError, match=expected):
+        coco_map(detections, ground_truths, 1, interpolation=interpolation)
 
 
 def test_area_under_pr_curve_rejects_bad_input():
