@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -817,3 +819,47 @@ def anchor_steps(steps, sizes: list[tuple[int, int]]) -> list[float | None]:
                 f"centre is at {last_centre:g}"
             )
     return steps
+
+
+SSD300_PRESETS = ("paper", "torchvision")
+
+
+def ssd300_config_inputs(num_classes, preset) -> tuple[int, str]:
+    num_classes = integer(num_classes, "num_classes (object classes, background not counted)", 1)
+    if not isinstance(preset, str) or preset not in SSD300_PRESETS:
+        raise ValueError(f"expected preset as 'paper' or 'torchvision', got {preset!r}")
+    return num_classes, preset
+
+
+def weights_file(value, name: str):
+    """A path to an existing file, or None; FileNotFoundError names a missing one."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"expected {name} as a file path or None, got {type(value).__name__}")
+    if not Path(value).is_file():
+        raise FileNotFoundError(f"no weights file at {value} ({name})")
+    return Path(value)
+
+
+def ssd300_inputs(config, weights_path, backbone_weights_path) -> tuple:
+    """ssd300_vgg16's inputs: an SSD300 config and at most one weights file, which exists."""
+    if getattr(config, "backbone", None) != "ssd300_vgg16":
+        got = getattr(config, "backbone", type(config).__name__)
+        raise ValueError(
+            f"expected an SSD300 config (ssd300_config(num_classes)), got backbone {got!r}"
+        )
+    if weights_path is not None and backbone_weights_path is not None:
+        raise ValueError(
+            "expected weights_path or backbone_weights_path, not both: the whole model's "
+            "weights include the backbone's"
+        )
+    weights_path = weights_file(weights_path, "weights_path")
+    return config, weights_path, weights_file(backbone_weights_path, "backbone_weights_path")
+
+
+def file_name(value, name: str = "file") -> str:
+    """A bare file name such as "ssd300_vgg16_coco-b556d3b4.pth": no folder in it."""
+    if not isinstance(value, str) or not value or Path(value).name != value:
+        raise ValueError(f"expected {name} as a file name without folders, got {value!r}")
+    return value

@@ -10,8 +10,9 @@
 
 ``SSDConfig`` holds everything the anchors and the heads must agree on. ``SSD`` with its default
 ``SmallBackbone`` is the lesson's model, small enough to train on a laptop CPU in a minute.
-``vgg16_backbone`` is the paper's backbone (torchvision's VGG16, never downloaded), for learners
-with time and a GPU.
+``vgg16_backbone`` is a simplified VGG16 backbone (torchvision's VGG16, never downloaded), for
+learners with time and a GPU; ``ssd300_config`` and ``ssd300_vgg16`` (from ``ssd_lesson.ssd300``,
+available here too) are the paper's whole SSD300, layer for layer torchvision's.
 ``freeze_layers`` and ``parameter_groups`` are the two fine-tuning tools of the brief's recipe.
 """
 
@@ -33,6 +34,8 @@ from ssd_lesson.anchors import anchors_per_location, make_anchors
 # each) the first steps would be spent unlearning thousands of confident false objects, and the
 # loss would start high and jump. (The same idea as RetinaNet's "prior" bias.)
 BACKGROUND_PRIOR = 0.99
+# The backbones SSD(config) can build by name: SmallBackbone, or SSD300's VGG16.
+BACKBONES = ("small", "ssd300_vgg16")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class SSDConfig:
         scales: anchor scale per map plus one more (see ``make_anchors``), fractions.
         aspect_ratios: extra aspect ratios per map, e.g. ``((2,), (2, 3))``.
         widths: channels of the small backbone's stages, one per stage (see ``stage_sizes``).
+        steps: per map, the distance between cell centres as a fraction of the image side, or
+            None for ``1 / f`` (see ``make_anchors``); torchvision's SSD300 uses 8/300, 16/300, ...
+        backbone: which backbone ``SSD(config)`` builds: ``"small"`` (``SmallBackbone``, sized by
+            ``widths``) or ``"ssd300_vgg16"`` (SSD300's VGG16, see ``ssd_lesson.ssd300``).
     """
 
     image_size: int = 64
@@ -58,6 +65,8 @@ class SSDConfig:
     aspect_ratios: tuple[tuple[float, ...], ...] = ((2,),) * 6
     # One width per backbone stage: 64 -> 32 -> 16 (map 1) -> 8 -> 4 -> 3 -> 2 -> 1.
     widths: tuple[int, ...] = (16, 32, 64, 96, 96, 96, 96)
+    steps: tuple[float, ...] | None = None
+    backbone: str = "small"
 
     def __post_init__(self) -> None:
         if isinstance(self.image_size, bool) or not isinstance(self.image_size, int):
@@ -77,6 +86,7 @@ class SSDConfig:
             ("scales", lambda values: tuple(float(s) for s in values)),
             ("aspect_ratios", lambda values: tuple(tuple(float(r) for r in rs) for rs in values)),
             ("widths", tuple),
+            ("steps", lambda values: None if values is None else tuple(float(s) for s in values)),
         ):
             value = getattr(self, name)
             try:
@@ -88,11 +98,23 @@ class SSDConfig:
                 raise ValueError(message) from None
         if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths):
             raise ValueError(f"expected widths as integers >= 1, got {self.widths!r}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"expected backbone as one of {BACKBONES}, got {self.backbone!r}")
+        if self.backbone == "ssd300_vgg16" and (
+            self.image_size != 300 or self.feature_map_sizes != (38, 19, 10, 5, 3, 1)
+        ):
+            raise ValueError(
+                f"expected image_size 300 and feature_map_sizes (38, 19, 10, 5, 3, 1) for the "
+                f"ssd300_vgg16 backbone, got {self.image_size} and {self.feature_map_sizes}; "
+                "use ssd300_config(num_classes)"
+            )
         self.anchors()  # make_anchors checks sizes, scales and ratios, and says what is wrong
 
     def anchors(self) -> Tensor:
         """All anchors, xyxy fractions of the image, in the heads' order: (A, 4)."""
-        return make_anchors(self.feature_map_sizes, self.scales, self.aspect_ratios)
+        return make_anchors(
+            self.feature_map_sizes, self.scales, self.aspect_ratios, steps=self.steps
+        )
 
     def anchors_per_location(self) -> list[int]:
         """A_k, the anchors per cell on each map."""
@@ -206,7 +228,9 @@ class SSD(nn.Module):
     Args:
         config: the anchors and image size the heads must fit.
         backbone: a module mapping images (B, 3, H, W) to a list of feature maps, finest first.
-            Default: ``SmallBackbone(config.widths, config.feature_map_sizes, config.image_size)``.
+            Default: the one ``config.backbone`` names: ``SmallBackbone(config.widths,
+            config.feature_map_sizes, config.image_size)``, or ``ssd300.SSD300Backbone()``
+            (randomly initialised; ``ssd300_vgg16`` loads weights into it).
 
     Raises ValueError at construction if the backbone's maps do not have the sizes in
     ``config.feature_map_sizes`` (the heads would then not line up with the anchors).
@@ -217,7 +241,11 @@ class SSD(nn.Module):
         if not isinstance(config, SSDConfig):
             raise ValueError(f"expected an SSDConfig, got {type(config).__name__}")
         self.config = config
-        if backbone is None:
+        if backbone is None and config.backbone == "ssd300_vgg16":
+            from ssd_lesson.ssd300 import SSD300Backbone  # here: ssd300 imports this module
+
+            backbone = SSD300Backbone()
+        elif backbone is None:
             backbone = SmallBackbone(config.widths, config.feature_map_sizes, config.image_size)
         self.backbone = backbone
         channels = self._check_backbone()
@@ -233,11 +261,7 @@ class SSD(nn.Module):
     def _check_backbone(self) -> list[int]:
         """Dry run on one blank image: the maps' sizes must be the config's. -> channels."""
         size = self.config.image_size
-        was_training = self.backbone.training
-        self.backbone.eval()  # batch norm cannot train on one 1 x 1 map, and must not learn here
-        with torch.no_grad():
-            maps = self.backbone(torch.zeros(1, 3, size, size))
-        self.backbone.train(was_training)
+        maps = _dry_run(self.backbone, size)
         got = [tuple(m.shape[-2:]) for m in maps]
         want = [(s, s) for s in self.config.feature_map_sizes]
         if got != want:
@@ -279,6 +303,29 @@ class SSD(nn.Module):
             class_logits.append(_flatten(class_head(feature), num_scores))
             box_offsets.append(_flatten(box_head(feature), 4))
         return torch.cat(class_logits, dim=1), torch.cat(box_offsets, dim=1)
+
+
+def _dry_run(backbone: nn.Module, size: int) -> list[Tensor]:
+    """The backbone's maps for one blank image, as shapes only where possible.
+
+    On the "meta" device torch computes the output shapes without computing any numbers (SSD300's
+    VGG16 would take half a second on a CPU); a backbone that cannot run there runs for real.
+    """
+    was_training = backbone.training
+    backbone.eval()  # batch norm cannot train on one 1 x 1 map, and must not learn here
+    try:
+        with torch.no_grad():
+            try:
+                tensors = {**dict(backbone.named_parameters()), **dict(backbone.named_buffers())}
+                shapes_only = {
+                    name: torch.empty_like(t, device="meta") for name, t in tensors.items()
+                }
+                blank = torch.zeros(1, 3, size, size, device="meta")
+                return list(torch.func.functional_call(backbone, shapes_only, (blank,)))
+            except Exception:  # an operation without a meta version: run it for real
+                return list(backbone(torch.zeros(1, 3, size, size)))
+    finally:
+        backbone.train(was_training)
 
 
 def _flatten(head_output: Tensor, per_anchor: int) -> Tensor:
@@ -456,3 +503,15 @@ def parameter_groups(
     rest = [p for p in trainable if id(p) not in early_ids]
     groups = [{"params": early, "lr": float(early_lr)}, {"params": rest, "lr": float(lr)}]
     return [g for g in groups if g["params"]]
+
+
+def __getattr__(name: str):
+    """``ssd300_config`` and ``ssd300_vgg16`` live in ``ssd_lesson.ssd300``; importable from here.
+
+    Looked up on first use, because ssd300 itself imports SSD and SSDConfig from this module.
+    """
+    if name in ("ssd300_config", "ssd300_vgg16"):
+        from ssd_lesson import ssd300
+
+        return getattr(ssd300, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
