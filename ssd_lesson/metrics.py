@@ -118,14 +118,14 @@ def area_under_pr_curve(precision, recall, interpolation: str = "all") -> float:
 
     Returns:
         "all": the sum over detections of (recall gained by it) x (envelope at it). "11", "101":
-        the mean over recall levels r of the envelope at the first detection with recall >= r.
+        the mean over levels r of the envelope at the first detection with recall >= r, or 0.
     """
     precision, recall, interpolation = checks.pr_curve(precision, recall, interpolation)
     envelope = precision_envelope(precision)
     if interpolation == "all":  # recall grows only at true positives: only their envelope counts
         return float((torch.diff(recall, prepend=recall.new_zeros(1)) * envelope).sum())
     step = 0.1 if interpolation == "11" else 0.01  # levels i * step, as NumPy and COCO make them
-    levels = torch.arange(int(interpolation), dtype=torch.float64) * step  # 0, 0.01, ..., 1
+    levels = torch.arange(int(interpolation), dtype=torch.float64) * step  # 0, step, ..., 1
     first = torch.searchsorted(recall, levels)  # first detection with recall >= level, or D
     return float(torch.cat((envelope, envelope.new_zeros(1)))[first].mean())  # D: none, so 0
 
