@@ -863,3 +863,77 @@ def file_name(value, name: str = "file") -> str:
     if not isinstance(value, str) or not value or Path(value).name != value:
         raise ValueError(f"expected {name} as a file name without folders, got {value!r}")
     return value
+
+
+# --- VOC training
+
+
+class PathNotFound(FileNotFoundError, ValueError):
+    """A file or folder given as input is missing: both a FileNotFoundError and a ValueError."""
+
+
+def path(value, name: str, must_exist: str | None = None):
+    """A file system path (str or os.PathLike) as a ``pathlib.Path``; ``must_exist`` "file" or
+    "folder" also requires it to be one (else ``PathNotFound``)."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)) or value == "":
+        raise ValueError(f"expected {name} as a path, got {value!r}")
+    result = Path(value)
+    if must_exist == "file" and not result.is_file():
+        raise PathNotFound(f"expected {name} as an existing file, got {result} (not found)")
+    if must_exist == "folder" and not result.is_dir():
+        what = "a file" if result.exists() else "not found"
+        raise PathNotFound(f"expected {name} as an existing folder, got {result} ({what})")
+    return result
+
+
+def lr_steps(value) -> tuple[int, ...]:
+    """Learning-rate steps: increasing integers >= 1 (none at all is allowed)."""
+    if isinstance(value, (str, bytes)) or not _is_sequence(value):
+        raise ValueError(f"expected lr_steps as a list of increasing step numbers, got {value!r}")
+    steps = tuple(integer(s, "each of lr_steps", 1) for s in value)
+    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        raise ValueError(f"expected lr_steps in increasing order, got {list(steps)}")
+    return steps
+
+
+def voc_years(value) -> tuple[str, ...]:
+    """VOC years such as ("2007", "2012"): four-digit strings or integers, no repeats."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, bytes) or not _is_sequence(value) or len(value) == 0:
+        raise ValueError(f"expected years as a list such as ['2007', '2012'], got {value!r}")
+    years = tuple(str(y) for y in value)
+    bad = [y for y in years if not (len(y) == 4 and y.isdigit())]
+    if bad or len(set(years)) < len(years):
+        raise ValueError(f"expected years as different four-digit years, got {list(value)!r}")
+    return years
+
+
+def voc_devkit(root, years) -> list:
+    """The year folders ``root/VOC<year>`` of a VOCdevkit folder, each checked to exist; the
+    message says what ``root`` holds instead."""
+    root = path(root, "root", must_exist="folder")
+    missing = [year for year in years if not (root / f"VOC{year}").is_dir()]
+    if missing:
+        found = sorted(p.name for p in root.glob("VOC20[0-9][0-9]") if p.is_dir())
+        if (root / "ImageSets").is_dir():
+            hint = f"; {root} is a year folder itself: pass its parent, {root.parent}"
+        elif (root / "VOCdevkit").is_dir():
+            hint = f"; did you mean {root / 'VOCdevkit'}?"
+        else:
+            hint = f"; it holds {found}" if found else "; it holds no VOC year folder"
+        raise PathNotFound(
+            f"expected root as the VOCdevkit folder holding "
+            f"{', '.join(f'VOC{y}' for y in years)}, got {root}: no "
+            f"{', '.join(f'VOC{y}' for y in missing)} in it{hint}"
+        )
+    return [root / f"VOC{year}" for year in years]
+
+
+def batch_fits(batch_size: int, num_images: int) -> None:
+    """Training drops the last partial batch: at least one full batch is needed."""
+    if batch_size > num_images:
+        raise ValueError(
+            f"expected batch_size at most the number of training images ({num_images}), got "
+            f"{batch_size}"
+        )
