@@ -5,8 +5,9 @@
 
 What it does: SSD300 with a VGG16 backbone (ImageNet weights from a local file, nothing is
 downloaded) is trained on VOC2007 trainval + VOC2012 trainval ("07+12", 16551 images) with SSD's
-data augmentation, then evaluated on VOC2007 test (4952 images): mAP at IoU 0.5, printed and
-saved as JSON next to the checkpoint.
+data augmentation, then evaluated on VOC2007 test (4952 images): mAP at IoU 0.5, with the
+VOC2007 devkit's 11-point average precision as in the paper (and the all-point one of later VOC
+years), printed and saved as JSON next to the checkpoint.
 
 The paper's recipe (Liu et al., ECCV 2016, Sec. 3 and 3.1), which the defaults follow:
 
@@ -24,16 +25,17 @@ The paper reports **74.3 mAP@0.5 on VOC2007 test for SSD300 trained on 07+12** (
 not reproduced that number: this module has only been run end to end on a tiny synthetic VOC
 folder (``tests/test_voc_train.py``). Expect some difference anyway: our mAP ignores VOC's
 "difficult" objects by leaving them out of the ground truth, so a detection of one counts as a
-false positive (the VOC devkit ignores such detections), and the model follows
-``ssd_lesson.model``, not the Caffe code.
+false positive (the VOC devkit ignores such detections), and the model is torchvision's
+``ssd300_vgg16`` layout (``ssd_lesson.ssd300``), not the paper's Caffe code.
 
-What it takes: one modern GPU with ~10 GB of memory for batches of 32 with mixed precision;
-the paper's 60k iterations are about two million images through VGG16 at 300 x 300, a few hours
-on a recent data-centre GPU and most of a day on an older consumer one (an estimate, not a
-measurement). Data augmentation runs on the CPU: give it cores (``--workers``). On disk: the
-three VOC archives (VOC2007 trainval and test, VOC2012 trainval) are about 2.8 GB and take about
-as much again once extracted; each checkpoint is a few hundred MB. Without CUDA it runs on the
-CPU, which is only useful for tests.
+What it takes (estimates, not measurements): one CUDA GPU; batches of 32 fit in about 10 GB
+with mixed precision. The default 60k iterations push about two million images through VGG16 at
+300 x 300, roughly 4e17 floating-point operations: a few GPU hours on a recent data-centre GPU
+(A100, H100), several more on a consumer one, most of a day on a GPU of the paper's time. The
+augmentation runs on the CPU and needs about 8 cores (``--workers``) to keep a fast GPU busy.
+On disk: the three VOC archives (VOC2007 trainval and test, VOC2012 trainval) are about 2.8 GB
+and take about as much again once extracted; the checkpoint is about 210 MB (weights and SGD
+momentum). Without CUDA it runs on the CPU, which is only good for tests (seconds per step).
 
 Every epoch (one pass over the training images) it writes ``OUT/checkpoint.pt``: the model,
 optimizer, learning-rate schedule, gradient scaler, step and settings (``torch.save``; read back
@@ -84,18 +86,6 @@ EVAL_BATCH_SIZE = 64
 CHECKPOINT_NAME = "checkpoint.pt"
 RESULTS_NAME = "voc2007_test.json"
 CHECKPOINT_FORMAT = "ssd-lesson voc training 1"
-# Settings a resumed run must share with its checkpoint; None in train_voc means "the same".
-RESUME_SETTINGS = (
-    "years",
-    "lr",
-    "lr_steps",
-    "batch_size",
-    "momentum",
-    "weight_decay",
-    "max_zoom_out",
-    "preset",
-    "seed",
-)
 # The loss and its parts are copied to the CPU (a GPU sync) once every this many steps.
 LOG_EVERY = 10
 
@@ -127,7 +117,7 @@ def train_voc(
     vgg_weights=None,
     *,
     years=None,
-    iterations: int = ITERATIONS,
+    iterations: int | None = None,
     lr: float | None = None,
     lr_steps=None,
     batch_size: int | None = None,
@@ -152,16 +142,17 @@ def train_voc(
         out: folder for ``checkpoint.pt`` and ``voc2007_test.json`` (created if missing).
         vgg_weights: path to ImageNet VGG16 weights (a state dict saved with ``torch.save``,
             whole VGG16 or its ``features``). None: a randomly initialised backbone, which is
-            fine for tests and hopeless for the paper's numbers.
+            fine for tests and hopeless for the paper's numbers. Not read when resuming.
         years: the trainval sets to train on, e.g. ("2007", "2012") (default) or ("2007",).
-        iterations: stop after this many steps in all (resumed ones included).
+        iterations: stop after this many steps in all, resumed ones included (default: the
+            paper's 60k, or the checkpoint's when resuming).
         lr, lr_steps, batch_size, momentum, weight_decay: SGD and its step schedule: the rate
             is multiplied by 0.1 at each of ``lr_steps``. Defaults: the paper's.
         max_zoom_out: the augmentation's expansion, 1 (default, off) to 4 (the paper's SSD300*).
         preset: ``ssd300_config``'s preset, "paper" (default) or "torchvision".
         seed: seeds the model, the order of the images and the augmentation (default 0).
         resume: continue from ``out/checkpoint.pt``. Settings left at None come from it; a
-            different value is an error (except ``iterations``).
+            different value is an error, except for ``iterations``.
         evaluate: measure VOC2007 test mAP@0.5 at the end.
         test_images: evaluate on the first this many test images only (default: all).
         device: "cuda", "cpu", ...; None picks CUDA when there is one.
@@ -180,6 +171,7 @@ def train_voc(
         vgg_weights = checks.path(vgg_weights, "vgg_weights", must_exist="file")
     checkpoint_path = out / CHECKPOINT_NAME
     given = dict(
+        iterations=iterations,
         years=years,
         lr=lr,
         lr_steps=lr_steps,
@@ -192,7 +184,7 @@ def train_voc(
     )
     saved = _read_training_state(checkpoint_path) if resume else None
     settings = _settings(given, saved["settings"] if saved else None)
-    iterations = checks.integer(iterations, "iterations", 1)
+    iterations = settings["iterations"]
     settings["lr_steps"] = checks.lr_steps(settings["lr_steps"])
     settings["years"] = checks.voc_years(settings["years"])
     folders = checks.voc_devkit(root, settings["years"])
@@ -395,6 +387,7 @@ def evaluate_voc(
 def _settings(given: dict, saved: dict | None) -> dict:
     """The run's settings: the given ones, else the checkpoint's, else the paper's."""
     defaults = dict(
+        iterations=ITERATIONS,
         years=YEARS,
         lr=LEARNING_RATE,
         lr_steps=LR_STEPS,
@@ -411,7 +404,7 @@ def _settings(given: dict, saved: dict | None) -> dict:
     for name, value in given.items():
         if value is None:
             continue
-        if saved and _plain(value) != _plain(saved[name]):
+        if saved and name != "iterations" and _plain(value) != _plain(saved[name]):
             differ.append(f"{name} {_plain(value)!r} (checkpoint: {_plain(saved[name])!r})")
         settings[name] = value
     if differ:
@@ -419,6 +412,7 @@ def _settings(given: dict, saved: dict | None) -> dict:
             "expected the checkpoint's settings when resuming (only iterations may change), got "
             + ", ".join(differ)
         )
+    settings["iterations"] = checks.integer(settings["iterations"], "iterations", 1)
     settings["lr"] = checks.number(settings["lr"], "lr", 0, math.inf, low_open=True, high_open=True)
     settings["batch_size"] = checks.integer(settings["batch_size"], "batch_size", 1)
     settings["momentum"] = checks.number(settings["momentum"], "momentum", 0, 1, high_open=True)
@@ -544,8 +538,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--iterations",
         type=int,
-        default=ITERATIONS,
-        help=f"training steps in all (default: {ITERATIONS})",
+        help=f"training steps in all (default: {ITERATIONS}, or the checkpoint's with --resume)",
     )
     parser.add_argument("--lr", type=float, help=f"learning rate (default: {LEARNING_RATE:g})")
     parser.add_argument(

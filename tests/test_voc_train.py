@@ -138,6 +138,10 @@ def test_train_checkpoint_resume_and_evaluate(devkit, vgg_file, tmp_path, capsys
         for key, state in buffers.items()
     )
 
+    # Resuming with other settings than the checkpoint's is refused (before any work).
+    with pytest.raises(ValueError, match=r"checkpoint's settings .* lr 0.01 \(checkpoint: 0.001\)"):
+        train_voc(devkit, resumed, resume=True, lr=0.01, **QUIET)
+
     # The VOC2007 test mAP: returned, printed, saved as JSON.
     assert 0.0 <= second.map_50 <= 1.0 and 0.0 <= second.map_50_all_point <= 1.0
     report = json.loads((resumed / "voc2007_test.json").read_text())
@@ -146,7 +150,7 @@ def test_train_checkpoint_resume_and_evaluate(devkit, vgg_file, tmp_path, capsys
     assert "VOC2007 test mAP@0.5" in capsys.readouterr().out
 
 
-def test_resume_keeps_the_checkpoint_settings(devkit, tmp_path):
+def test_resume_needs_a_checkpoint(devkit, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(FileNotFoundError, match="expected a checkpoint to resume from"):
         train_voc(devkit, out, years=["2007"], resume=True, evaluate=False, **QUIET)
