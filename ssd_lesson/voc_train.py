@@ -549,7 +549,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch-size", type=int, help=f"images per step (default: {BATCH_SIZE})")
     parser.add_argument("--momentum", type=float, help=f"SGD momentum (default: {MOMENTUM})")
-    parser.add_argument("--weight-decay", type=float, help=f"(default: {WEIGHT_DECAY:g})")
+    parser.add_argument(
+        "--weight-decay", type=float, help=f"SGD weight decay (default: {WEIGHT_DECAY:g})"
+    )
     parser.add_argument(
         "--max-zoom-out",
         type=float,
@@ -569,7 +571,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cuda, cpu, cuda:1... (default: cuda if present)")
     parser.add_argument("--no-amp", action="store_true", help="full precision on CUDA too")
     parser.add_argument(
-        "--workers", type=int, default=WORKERS, help=f"data loading processes (default: {WORKERS})"
+        "--workers",
+        type=int,
+        default=WORKERS,
+        help="data loading processes (default: min(8, CPU cores))",
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (CPU runs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
