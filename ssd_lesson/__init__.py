@@ -10,6 +10,8 @@
 * ``ssd_lesson.train``: the training loop, with validation loss and mAP every epoch.
 * ``ssd_lesson.checkpoints``: saving a trained model with its configuration, and loading it.
 * ``ssd_lesson.recipe``: lesson 05's training, written down once.
+* ``ssd_lesson.ssd300``: the real SSD300 (VGG16), equal to torchvision's, for real weights.
+* ``ssd_lesson.voc_train``: ``python -m ssd_lesson.voc_train`` trains SSD300 on Pascal VOC.
 * ``ssd_lesson.inference``: from raw outputs to detections: decode, scores, NMS, top-k.
 * ``ssd_lesson.metrics``: average precision, VOC style (IoU 0.5) and COCO style (0.50:0.95).
 * ``ssd_lesson.plotting``: pictures of boxes, anchors and matches.

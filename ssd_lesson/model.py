@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from ssd_lesson import checks
 from ssd_lesson.anchors import anchors_per_location, make_anchors
+from ssd_lesson.data.augment import IMAGENET_MEAN
 
 # At the start of training, every anchor says "background" with this probability. Nearly all
 # anchors are background, so this is the right first guess; with random outputs instead (1/(C+1)
@@ -344,19 +345,28 @@ def _flatten(head_output: Tensor, per_anchor: int) -> Tensor:
 # torchvision's vgg16().features: 13 conv layers with ReLUs and 5 max-pools (31 modules). Index
 # 23 is the 4th pool: everything before it is conv1_1 .. conv4_3 (stride 8), SSD's first map.
 VGG_CONV4_3_END = 23
-# Indices 23..29: pool4 and conv5_1 .. conv5_3 (stride 16), the second map; the last pool (30)
-# is dropped, as in SSD.
+# Indices 23..29: pool4 and conv5_1 .. conv5_3 (stride 16), the second map. This simplified
+# backbone drops the last pool (30); SSD300 keeps it as a 3 x 3 stride-1 pool before its dilated
+# fc6 (see ssd_lesson.ssd300).
 VGG_CONV5_3_END = 30
+# torchvision's ImageNet VGG16 weights expect images normalised with ImageNet's mean and std.
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class VGGBackbone(nn.Module):
     """VGG16 up to conv4_3 (map 1) and conv5_3 (map 2), then extra stride-2 blocks (maps 3..).
 
-    A simplified SSD300 backbone: no dilated fc6/fc7 and no L2 normalisation of conv4_3.
+    A simplified SSD300 backbone: no dilated fc6/fc7 and no L2 normalisation of conv4_3 (the
+    real one is ``ssd_lesson.ssd300``). Images in [0, 1] are first normalised as torchvision's
+    ImageNet VGG16 weights expect: minus the ImageNet mean, divided by its standard deviation.
     """
 
     def __init__(self, features: nn.Sequential, extra_widths: tuple[int, ...]) -> None:
         super().__init__()
+        # Not saved with the weights (persistent=False): they are constants of the weights' recipe.
+        mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
         self.features = features
         extras, channels = [], 512
         for width in extra_widths:
@@ -372,7 +382,7 @@ class VGGBackbone(nn.Module):
         self.extras = nn.ModuleList(extras)
 
     def forward(self, images: Tensor) -> list[Tensor]:
-        conv4_3 = self.features[:VGG_CONV4_3_END](images)
+        conv4_3 = self.features[:VGG_CONV4_3_END]((images - self.mean) / self.std)
         x = self.features[VGG_CONV4_3_END:VGG_CONV5_3_END](conv4_3)
         maps = [conv4_3, x]
         for extra in self.extras:

@@ -340,3 +340,15 @@ def test_vgg16_backbone_has_torchvision_vgg16_layers():
     assert {k: v.shape for k, v in ours.state_dict().items()} == {
         k: v.shape for k, v in reference.state_dict().items()
     }
+
+
+def test_vgg_backbone_normalises_like_imagenet():
+    """Loaded ImageNet VGG16 weights see images normalised as they were trained on."""
+    backbone = vgg16_backbone(extra_widths=(64,)).eval()
+    images = torch.rand(1, 3, 32, 32)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = backbone.features[:23]((images - mean) / std)
+        torch.testing.assert_close(backbone(images)[0], expected)
+    assert "mean" not in backbone.state_dict()  # a constant, not a weight
