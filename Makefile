@@ -39,7 +39,7 @@ test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q $(NBVAL_FLAGS) $(NOTEBOOKS)
 
 # Re-execute every lesson in place so the committed outputs are fresh.
-# Lesson 06 reuses the model lesson 05 saves in notebooks/checkpoints/; start without it.
+# Lesson 07 reuses the model lesson 06 saves in notebooks/checkpoints/; start without it.
 notebooks: $(STAMP)
 	rm -rf notebooks/checkpoints
 	$(BIN)/python tools/run_notebooks.py $(NOTEBOOKS)
@@ -54,7 +54,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_load.py
 
-# Ten seeds of lesson 05's training: no NaN, every seed's mAP@0.5 >= 0.85 (about 4 minutes on 2 cores).
+# Ten seeds of lesson 06's training: no NaN, every seed's mAP@0.5 >= 0.85 (about 4 minutes on 2 cores).
 bench-seeds: $(STAMP)
 	$(BIN)/python benchmarks/bench_seeds.py
 

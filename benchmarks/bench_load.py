@@ -1,9 +1,9 @@
-"""Lesson 05's training next to other work: how much slower than on a quiet machine?
+"""Lesson 06's training next to other work: how much slower than on a quiet machine?
 
 Run with ``.venv/bin/python benchmarks/bench_load.py`` (or ``make benchmark``); it takes a few
 minutes on 2 cores.
 
-It runs ``ssd_lesson.recipe.lesson_recipe`` (data, training, validation: all of lesson 05's
+It runs ``ssd_lesson.recipe.lesson_recipe`` (data, training, validation: all of lesson 06's
 training) twice: once on the quiet machine, then again while ``--busy`` other processes (default
 two, pure Python ``while True`` loops) keep the cores busy, as other notebooks or programs would.
 It prints both wall times, their ratio and the CPU threads ``fit`` chose each time. The goal:

@@ -1,9 +1,9 @@
-"""Is lesson 05's training reliable? The same recipe with 10 seeds.
+"""Is lesson 06's training reliable? The same recipe with 10 seeds.
 
 Run with ``.venv/bin/python benchmarks/bench_seeds.py`` (about 10-12 minutes on 2 cores).
 
 Each seed draws its own training images and its own initial weights (the held-out images are
-the same for all) and runs ``ssd_lesson.recipe.lesson_recipe``, the function lesson 05 calls.
+the same for all) and runs ``ssd_lesson.recipe.lesson_recipe``, the function lesson 06 calls.
 Prints one row per seed (held-out mAP@0.5, final training loss, whether any loss was NaN,
 training seconds) and the lowest mAP. Exits non-zero if any seed ends below 0.85 or with a NaN.
 """

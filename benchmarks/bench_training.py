@@ -1,8 +1,8 @@
-"""Lesson 05's training on a laptop-sized CPU: how long, how fast, how good?
+"""Lesson 06's training on a laptop-sized CPU: how long, how fast, how good?
 
 Run with ``.venv/bin/python benchmarks/bench_training.py`` (or ``make benchmark``).
 
-It runs ``ssd_lesson.recipe.lesson_recipe`` (the very function lesson 05 calls) with two CPU
+It runs ``ssd_lesson.recipe.lesson_recipe`` (the very function lesson 06 calls) with two CPU
 threads, as on a 2-core laptop (fit drops to one when other programs keep the cores busy, see
 ``ssd_lesson.train.cpu_threads``), and prints the time to draw the data, the training wall time
 (validation excluded), images per second, the held-out mAP@0.5 after every epoch, and whether the

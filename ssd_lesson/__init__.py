@@ -9,7 +9,7 @@
 * ``ssd_lesson.model``: a small SSD for the CPU and the VGG16 recipe (backbone, freezing, groups).
 * ``ssd_lesson.train``: the training loop, with validation loss and mAP every epoch.
 * ``ssd_lesson.checkpoints``: saving a trained model with its configuration, and loading it.
-* ``ssd_lesson.recipe``: lesson 05's training, written down once.
+* ``ssd_lesson.recipe``: lesson 06's training, written down once.
 * ``ssd_lesson.ssd300``: the real SSD300 (VGG16), equal to torchvision's, for real weights.
 * ``ssd_lesson.voc_train``: ``python -m ssd_lesson.voc_train`` trains SSD300 on Pascal VOC.
 * ``ssd_lesson.inference``: from raw outputs to detections: decode, scores, NMS, top-k.

@@ -1,9 +1,9 @@
-"""Lesson 05's recipe: the one place where the lesson's training is written down.
+"""Lesson 06's recipe: the one place where the lesson's training is written down.
 
 ``lesson_recipe`` draws the data, builds the model and trains it with ``lesson_fit_settings``;
 the notebook and the benchmarks call it, so they cannot drift apart. ``lesson_settings`` is
 everything that decides what it trains, as a plain dict, and ``lesson_model`` keeps the trained
-model in a checkpoint with those settings, so that lesson 06 trains it only once.
+model in a checkpoint with those settings, so that lesson 07 trains it only once.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ssd_lesson.data.shapes import ShapesDataset
 from ssd_lesson.model import SSD, small_config
 from ssd_lesson.train import History, cpu_threads, fit
 
-# Lesson 05's recipe, measured on a 2-core CPU: 20 to 45 s of training, depending on the
+# Lesson 06's recipe, measured on a 2-core CPU: 20 to 45 s of training, depending on the
 # machine's load, for a held-out mAP@0.5 above 0.9. Many fresh images seen few times beat few
 # images seen many times (the model overfits a small set), as long as drawing them stays cheap.
 LESSON_TRAIN_IMAGES = 4800
@@ -43,7 +43,7 @@ class LessonRun:
 
 
 def lesson_recipe(seed: int = 0, train: bool = True, progress: bool = False) -> LessonRun:
-    """Lesson 05's training, the one definition used by the notebook and the benchmarks.
+    """Lesson 06's training, the one definition used by the notebook and the benchmarks.
 
     Draws ``LESSON_TRAIN_IMAGES`` shapes images (seeded by ``seed``) and the fixed held-out
     set, builds ``SSD(small_config())`` and, if ``train``, fits it with the lesson's settings.
@@ -68,7 +68,7 @@ def lesson_recipe(seed: int = 0, train: bool = True, progress: bool = False) -> 
 
 
 def lesson_fit_settings(seed: int = 0) -> dict:
-    """The arguments lesson 05 passes to ``fit``: epochs, batch size, learning rate, seed."""
+    """The arguments lesson 06 passes to ``fit``: epochs, batch size, learning rate, seed."""
     return {
         "epochs": LESSON_EPOCHS,
         "batch_size": LESSON_BATCH_SIZE,
@@ -92,9 +92,9 @@ def lesson_settings(seed: int = 0) -> dict:
 
 
 def lesson_model(path, seed: int = 0) -> SSD:
-    """Lesson 05's trained model, trained once and then kept in the file ``path``.
+    """Lesson 06's trained model, trained once and then kept in the file ``path``.
 
-    If ``path`` holds a checkpoint saved with ``recipe=lesson_settings(seed)`` (lesson 05 saves
+    If ``path`` holds a checkpoint saved with ``recipe=lesson_settings(seed)`` (lesson 06 saves
     one), the model is loaded from it. Otherwise it is trained now with ``lesson_recipe(seed)``
     (about a minute on a laptop CPU) and saved to ``path``. Training is seeded and repeatable on
     a given machine with a given number of CPU threads, so the loaded model is the one that
@@ -117,7 +117,7 @@ def lesson_model(path, seed: int = 0) -> SSD:
 
 
 def save_lesson_model(path, model: SSD, history: History | None, fit_settings: dict) -> Path:
-    """Save a model trained in lesson 05 so that ``lesson_model`` (lesson 06) can reuse it.
+    """Save a model trained in lesson 06 so that ``lesson_model`` (lesson 07) can reuse it.
 
     The checkpoint is marked with ``lesson_settings(seed)`` only if ``fit_settings`` (what was
     passed to ``fit``) are the lesson's own, ``lesson_fit_settings(seed)``. A model trained

@@ -8,7 +8,7 @@
    the number that says how good the detector is (``evaluate``).
 
 It returns a ``History`` with one row per epoch; ``ssd_lesson.plotting.plot_history`` draws it.
-Checkpoints live in ``ssd_lesson.checkpoints``, lesson 05's recipe in ``ssd_lesson.recipe``.
+Checkpoints live in ``ssd_lesson.checkpoints``, lesson 06's recipe in ``ssd_lesson.recipe``.
 
 On the CPU, ``fit`` runs with the caller's number of torch threads, or with one thread when
 other programs keep the cores busy (see ``cpu_threads``): several threads wait for each other
@@ -40,7 +40,7 @@ from ssd_lesson.model import SSD
 # backbone and the heads alike; the warm-up avoids the large, noisy first steps that batch norm and
 # the fresh heads would otherwise take. (The paper used SGD with momentum 0.9 and lr 1e-3 for
 # 40k iterations on a GPU; we have a minute on a CPU.)
-LEARNING_RATE = 3e-3  # fit's default; lesson 05's batches of 64 take 1e-2 (ssd_lesson.recipe)
+LEARNING_RATE = 3e-3  # fit's default; lesson 06's batches of 64 take 1e-2 (ssd_lesson.recipe)
 WEIGHT_DECAY = 1e-4
 WARMUP_FRACTION = 0.15
 # Below this share of its threads' CPU time, the process is competing for the cores: fit then

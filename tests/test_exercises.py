@@ -34,12 +34,12 @@ from ssd_lesson.boxes import box_iou
         (ex.check_uniform_cross_entropy, (math.log(21),), (math.log(20),)),
         (ex.check_mined_count, (15, 0), (15, 3)),
         (ex.check_smooth_l1, (0.125, 2.5), (0.25, 2.5)),
-        # Lesson 05: 4800 / 64 = 75 batches; per cell 2 + 2 (ratio 2) or 2 + 4 (ratios 2, 3):
+        # Lesson 06: 4800 / 64 = 75 batches; per cell 2 + 2 (ratio 2) or 2 + 4 (ratios 2, 3):
         # 64 x 4 + 16 x 6 + 4 x 4 = 368 anchors; -log(0.01 / 4) at the start.
         (ex.check_steps_per_epoch, (75,), (76,)),
         (ex.check_exercise_anchor_count, (368,), (336,)),
         (ex.check_first_class_loss, (math.log(400),), (math.log(100),)),
-        # Lesson 06: A removes B (IoU 0.6); B, removed, cannot remove C (IoU 1/3 with A).
+        # Lesson 07: A removes B (IoU 0.6); B, removed, cannot remove C (IoU 1/3 with A).
         # Ranking TP, FP, TP of 2 objects: 1/2 x 1 + 1/2 x 2/3.
         (ex.check_ranked_ap, (0.5 + 1 / 3,), (0.5 + 0.5 * 0.5,)),
     ],

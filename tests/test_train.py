@@ -392,7 +392,7 @@ def _weights(model):
 
 
 def test_lesson_model_trains_once_then_loads(tmp_path, counted_recipe):
-    path = tmp_path / "checkpoints" / "lesson05.pt"
+    path = tmp_path / "checkpoints" / "lesson06.pt"
     first = lesson_model(path)
     assert counted_recipe == [0] and path.is_file()
     again = lesson_model(path)
@@ -403,7 +403,7 @@ def test_lesson_model_trains_once_then_loads(tmp_path, counted_recipe):
 
 
 def test_lesson_model_retrains_for_another_recipe(tmp_path, counted_recipe):
-    path = tmp_path / "lesson05.pt"
+    path = tmp_path / "lesson06.pt"
     lesson_model(path, seed=0)
     other = lesson_model(path, seed=1)  # another seed: the saved model is not this one
     assert counted_recipe == [0, 1]
@@ -412,7 +412,7 @@ def test_lesson_model_retrains_for_another_recipe(tmp_path, counted_recipe):
 
 
 def test_lesson_model_replaces_a_foreign_or_broken_file(tmp_path, counted_recipe):
-    path = tmp_path / "lesson05.pt"
+    path = tmp_path / "lesson06.pt"
     path.write_text("not a checkpoint")
     lesson_model(path)
     save_checkpoint(path, tiny_model())  # a checkpoint without a recipe
@@ -422,7 +422,7 @@ def test_lesson_model_replaces_a_foreign_or_broken_file(tmp_path, counted_recipe
 
 
 def test_save_lesson_model_marks_only_the_lessons_own_training(tmp_path, counted_recipe):
-    path = tmp_path / "checkpoints" / "lesson05.pt"
+    path = tmp_path / "checkpoints" / "lesson06.pt"
     model = tiny_model(7).eval()
     recipe.save_lesson_model(path, model, History(train_loss=[1.0]), recipe.lesson_fit_settings(0))
     assert torch.equal(_weights(lesson_model(path)), _weights(model))  # reused, not retrained

@@ -1,4 +1,4 @@
-"""Lesson 06's detection explorer: hand-set network outputs, then a real (random) SSD."""
+"""Lesson 07's detection explorer: hand-set network outputs, then a real (random) SSD."""
 
 import base64
 import math

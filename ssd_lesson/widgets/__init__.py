@@ -12,8 +12,8 @@ One module per lesson, all re-exported here (``from ssd_lesson.widgets import ma
 * ``anchors``: lesson 01, anchors on a feature map;
 * ``matching``: lesson 02, which anchors match a ground-truth box;
 * ``encoding``: lesson 03, four offsets move and scale an anchor onto an object;
-* ``loss`` and ``gradient``: lesson 04, hard-negative mining; the loss and its gradient;
-* ``inference``: lesson 06, a trained detector's boxes through the score threshold and NMS.
+* ``loss`` and ``gradient``: lesson 05, hard-negative mining and where the gradient flows;
+* ``inference``: lesson 07, a trained detector's boxes through the score threshold and NMS.
 """
 
 from ssd_lesson.widgets.anchors import (
@@ -113,7 +113,7 @@ __all__ = [
     "encoding_explorer",
     "encoding_pairs",
     "encoding_view",
-    # lesson 04
+    # lessons 04 and 05
     "LOSS_ASPECT_RATIOS",
     "LOSS_MAP_SIZES",
     "MINING_OBJECTS",
@@ -135,7 +135,7 @@ __all__ = [
     "gradient_axes",
     "gradient_explorer",
     "gradient_view",
-    # lesson 06
+    # lesson 07
     "CLASS_COLORS",
     "DetectionView",
     "describe_detection_view",

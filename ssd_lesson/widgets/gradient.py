@@ -1,4 +1,4 @@
-"""Lesson 04's gradient explorer: move a predicted box, move the object; watch loss and positives.
+"""Lesson 05's gradient explorer: move a predicted box, move the object; watch loss and positives.
 
 One object (a 0.3 x 0.4 box) on a blank canvas, the 540 anchors and the untrained network of
 ``loss.py``. The object's best anchor predicts exactly its target offsets, except that its t_x
@@ -226,7 +226,7 @@ def describe_gradient_view(view: GradientView) -> str:
 
 
 def gradient_explorer(prediction_shift: float = 0.5, gt_x: float = 0.45) -> Explorer:
-    """Lesson 04: move the predicted box (smooth) and the ground truth (jumps)."""
+    """Lesson 05: move the predicted box (smooth) and the ground truth (jumps)."""
     controls = {
         "prediction_shift": slider(
             "predicted shift", prediction_shift, -SHIFT_RANGE, SHIFT_RANGE, SHIFT_STEP

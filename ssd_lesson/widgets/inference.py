@@ -1,4 +1,4 @@
-"""Lesson 06's explorer: a trained detector's boxes, before and after the score threshold and NMS.
+"""Lesson 07's explorer: a trained detector's boxes, before and after the score threshold and NMS.
 
 The network runs once per image (in eval mode, without gradients) and its outputs are kept; a
 slider then only re-runs the cheap last steps of ``ssd_lesson.inference.detect_steps``: the
@@ -41,7 +41,7 @@ DEFAULT_SCORE_THRESHOLD = 0.5
 SCORE_THRESHOLD_RANGE = (0.01, 0.99, 0.01)  # (low, high, step)
 NMS_IOU_RANGE = (0.05, 1.0, 0.05)
 # An object counts as found when a kept box of its class overlaps it by IoU >= 0.5: the
-# criterion of the VOC mAP of lesson 06 (there, each box may find one object only).
+# criterion of the VOC mAP of lesson 07 (there, each box may find one object only).
 FOUND_IOU = VOC_IOU_THRESHOLD
 # Only the best boxes get a "name 0.93" label: at a low threshold dozens of labels would cover
 # the image.
@@ -184,7 +184,7 @@ def detection_explorer(
     class_agnostic: bool = False,
     class_names: Sequence[str] | None = None,
 ) -> Explorer:
-    """Lesson 06: move the score threshold and the NMS IoU; see which boxes survive.
+    """Lesson 07: move the score threshold and the NMS IoU; see which boxes survive.
 
     Args:
         model: a trained ``SSD``; it runs once per image shown, in eval mode (its train/eval

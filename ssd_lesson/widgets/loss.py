@@ -1,9 +1,9 @@
-"""Lesson 04's mining explorer: how many negatives per positive are mined, which, and the loss.
+"""Lesson 05's mining explorer: how many negatives per positive are mined, which, and the loss.
 
-The scene is lesson 04's: the sample photo with a face and a cap, 540 anchors on SSD300's four
+The scene is lesson 05's: the sample photo with a face and a cap, 540 anchors on SSD300's four
 coarsest maps (10x10, 5x5, 3x3, 1x1; paper scales; aspect ratios 2 and 1/2), targets from
 ``build_targets`` and the loss from ``ssd_loss``. The "network" is untrained: fixed random class
-scores and offsets from a seeded generator, as in lesson 04. ``gradient.py`` uses the same anchors
+scores and offsets from a seeded generator, as in lesson 05. ``gradient.py`` uses the same anchors
 and predictions.
 """
 
@@ -34,10 +34,10 @@ from ssd_lesson.widgets.explorer import Explorer, add_axes, explorer_photo, few_
 # several positives per object and few enough to draw.
 LOSS_MAP_SIZES = (10, 5, 3, 1)
 LOSS_ASPECT_RATIOS = ((2.0,),) * 4
-# The untrained network's outputs, drawn as in lesson 04: scores ~ N(0, 1), offsets ~ N(0, 0.5²).
+# The untrained network's outputs, drawn as in lesson 05: scores ~ N(0, 1), offsets ~ N(0, 0.5²).
 PREDICTION_SEED = 0
 OFFSET_SPREAD = 0.5
-# Mining scene: lesson 04's face and cap on the sample photo; class 0 is background.
+# Mining scene: lesson 05's face and cap on the sample photo; class 0 is background.
 MINING_OBJECTS = {"face": (0.31, 0.29, 0.72, 0.67), "cap": (0.31, 0.06, 0.73, 0.32)}
 CLASS_NAMES = ("background", *MINING_OBJECTS)
 
@@ -47,7 +47,7 @@ CLASS_NAMES = ("background", *MINING_OBJECTS)
 
 
 def loss_explorer_anchors() -> Tensor:
-    """The 540 anchors (xyxy fractions) of lesson 04's explorers."""
+    """The 540 anchors (xyxy fractions) of lesson 05's explorers."""
     scales = paper_scales(len(LOSS_MAP_SIZES))
     return make_anchors(LOSS_MAP_SIZES, scales, LOSS_ASPECT_RATIOS)
 
@@ -183,7 +183,7 @@ def mining_axes(figure):
 
 
 def mining_explorer(neg_pos_ratio: float = NEG_POS_RATIO) -> Explorer:
-    """Lesson 04: set how many negatives per positive are mined; see which, and the loss."""
+    """Lesson 05: set how many negatives per positive are mined; see which, and the loss."""
     controls = {
         "neg_pos_ratio": slider("negatives per positive", float(neg_pos_ratio), 0.0, 10.0, 0.5)
     }

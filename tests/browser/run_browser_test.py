@@ -21,7 +21,7 @@ What it does:
 4. In the same JupyterLab, opens lesson 03 (``--encoding-notebook``), runs all its cells, and does
    the same with ``encoding_explorer()``: a "t_x" slider next to a label starting with "target
    (t_x", pressed 10 times (+0.10). Screenshots ``OUT/encoding-*.png``.
-5. In the same JupyterLab, opens lesson 06 (``--detection-notebook``), runs all its cells (it may
+5. In the same JupyterLab, opens lesson 07 (``--detection-notebook``), runs all its cells (it may
    train its model for a minute), and does the same with ``detection_explorer(...)``: a "score
    threshold" slider next to a label starting with "kept:", pressed 15 times (-0.15 from the
    default 0.5, so more boxes pass; +0.15 from a threshold below 0.25), again if the number of
@@ -29,7 +29,7 @@ What it does:
 
 Each notebook must be inside the repository (the server's root) and have a code cell that calls
 its explorer; the test says so at once otherwise. A missing or unsuitable *default* notebook
-(e.g. lesson 06 before it is written) fails the test (exit status 1); a bad notebook given on
+(e.g. lesson 07 before it is written) fails the test (exit status 1); a bad notebook given on
 the command line is bad usage (2).
 
 The browser session runs in a child process that is killed if it exceeds a hard time limit (runs
@@ -64,7 +64,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = "notebooks/02_matching.ipynb"
 ENCODING_NOTEBOOK = "notebooks/03_encoding.ipynb"
-DETECTION_NOTEBOOK = "notebooks/06_inference.ipynb"
+DETECTION_NOTEBOOK = "notebooks/07_inference.ipynb"
 DEFAULT_OUT = "build/browser"
 TOKEN = "ssd-lesson-browser-test"
 CHROMIUM = "/usr/bin/chromium"
@@ -87,7 +87,7 @@ SERVER_STOP_TIMEOUT = 20
 LAUNCH_TIMEOUT = 60
 PAGE_LOAD_TIMEOUT = 90
 KERNEL_IDLE_TIMEOUT = 120
-# Per notebook. Lesson 06 trains its model for ~45 s when no checkpoint is cached: several
+# Per notebook. Lesson 07 trains its model for ~45 s when no checkpoint is cached: several
 # times that on a busy machine.
 DEFAULT_RUN_ALL_TIMEOUT = 480
 EXPLORER_TIMEOUT = 60
