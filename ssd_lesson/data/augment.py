@@ -14,7 +14,7 @@ The steps, in the paper's order (``enabled=True``):
 3. ``RandomZoomOut`` (the paper's "expansion"): paste the image into a larger canvas filled with
    the mean colour, so objects become smaller.
 4. ``RandomIoUCrop``: cut a random patch that overlaps some object by at least a random IoU
-   (0.1 to 0.9), or keep the whole image; objects whose centre falls outside are dropped.
+   (0, 0.1, 0.3, 0.5, 0.7 or 0.9, drawn at random), or keep the whole image; objects whose centre falls outside are dropped.
 5. ``RandomHorizontalFlip``.
 6. ``Resize`` back to ``image_size``, ``ClampBoundingBoxes`` to the image, and
    ``SanitizeBoundingBoxes``: drop boxes thinner than ``min_box_size`` pixels, with their labels.
@@ -36,9 +36,10 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
-# The ImageNet mean colour (RGB, fractions). The VGG backbone subtracts it, so the zoom-out
+# The ImageNet mean colour (RGB, fractions). A VGG backbone with ImageNet weights subtracts it
+# (``model.VGGBackbone`` and ``ssd300.SSD300Backbone`` normalise inside the model), so the zoom-out
 # canvas becomes zeros at the network's input: it adds no signal of its own. Caffe SSD fills
-# with the same mean (104, 117, 123 in BGR, 0..255).
+# with the same mean (104, 117, 123 in BGR, 0..255). The small model learns its own scaling.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 # The paper zooms out up to 4x on 300-pixel images. Our images are small (tens of pixels), so a
 # 4x zoom-out would shrink a 9-pixel object to 2 pixels: we stop at 2x by default.
@@ -101,7 +102,7 @@ def ssd_augmentation(
             steps.append(v2.RandomZoomOut(fill=fill, side_range=(1.0, max_zoom_out), p=zoom_out_p))
         if crop:
             # The default options [0, 0.1, 0.3, 0.5, 0.7, 0.9, 1] are the paper's: any patch, a
-            # patch overlapping some object by IoU >= 0.1 ... 0.9, or the whole image (1).
+            # patch overlapping some object by IoU >= 0, 0.1, ... 0.9, or the whole image (1).
             # The crop marks dropped boxes as all-zero: SanitizeBoundingBoxes below removes them.
             steps.append(v2.RandomIoUCrop())
         if flip_p > 0:
