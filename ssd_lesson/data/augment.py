@@ -14,7 +14,8 @@ The steps, in the paper's order (``enabled=True``):
 3. ``RandomZoomOut`` (the paper's "expansion"): paste the image into a larger canvas filled with
    the mean colour, so objects become smaller.
 4. ``RandomIoUCrop``: cut a random patch that overlaps some object by at least a random IoU
-   (0, 0.1, 0.3, 0.5, 0.7 or 0.9, drawn at random), or keep the whole image; objects whose centre falls outside are dropped.
+   (0, 0.1, 0.3, 0.5, 0.7 or 0.9, drawn at random), or keep the whole image; objects whose
+   centre falls outside are dropped.
 5. ``RandomHorizontalFlip``.
 6. ``Resize`` back to ``image_size``, ``ClampBoundingBoxes`` to the image, and
    ``SanitizeBoundingBoxes``: drop boxes thinner than ``min_box_size`` pixels, with their labels.
