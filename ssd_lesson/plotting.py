@@ -147,19 +147,38 @@ def draw_grid(ax: Axes, rows: int, cols: int, color: str = "white", alpha: float
     return ax
 
 
-def draw_matches(ax: Axes, anchors, gt_boxes, explanation, show_background=True) -> Axes:
-    """Colour anchors by the matching rule that picked them; ``explanation`` from explain_matches.
+def object_colors(count: int) -> list[str]:
+    """One colour per object (0, 1, 2...): PALETTE without ground truth's green, the anchors'
+    orange and the mined negatives' yellow, most different first; repeats after four."""
+    colors = [PALETTE[1], PALETTE[5], PALETTE[6], PALETTE[4]]  # sky blue, vermillion, purple, blue
+    return [colors[i % len(colors)] for i in range(count)]
 
-    Forced matches (rule 1) are vermillion, threshold matches (rule 2) blue, background grey.
-    An anchor picked by both rules is drawn as forced.
+
+def draw_matches(
+    ax: Axes, anchors, gt_boxes, explanation, show_background=True, by_object=False
+) -> Axes:
+    """Draw the matches of ``explanation`` (from explain_matches) over ground truth, green dashed.
+
+    By default anchors are coloured by the rule that picked them: forced matches (rule 1)
+    vermillion, threshold matches (rule 2) blue, background grey; an anchor picked by both rules
+    is drawn as forced. With ``by_object=True`` each positive anchor takes the colour of its
+    object (``object_colors``; forced ones thicker) and each object is tagged "object i".
     """
     anchors = checks.anchors(anchors)
     forced = explanation.forced
-    threshold_only = explanation.above_threshold & ~forced
     if show_background:
         background = explanation.matched_gt < 0
         draw_boxes(ax, anchors[background], BACKGROUND_COLOR, linewidth=0.5, alpha=0.35)
-    draw_boxes(ax, anchors[threshold_only], THRESHOLD_COLOR, linewidth=1.5)
+    if by_object:
+        colors = object_colors(len(gt_boxes))
+        for index, color in enumerate(colors):
+            mine = explanation.matched_gt == index
+            draw_boxes(ax, anchors[mine & ~forced], color, linewidth=1.5)
+            draw_boxes(ax, anchors[mine & forced], color, linewidth=3)
+        draw_boxes(ax, gt_boxes, GROUND_TRUTH_COLOR, linewidth=3, linestyle="--")
+        names = [f"object {i}" for i in range(len(colors))]
+        return draw_boxes(ax, gt_boxes, colors, names, linewidth=0)  # tags in the objects' colours
+    draw_boxes(ax, anchors[explanation.above_threshold & ~forced], THRESHOLD_COLOR, linewidth=1.5)
     draw_boxes(ax, anchors[forced], FORCED_COLOR, linewidth=2.5)
     draw_boxes(ax, gt_boxes, GROUND_TRUTH_COLOR, linewidth=3, linestyle="--")
     return ax
@@ -288,3 +307,111 @@ def plot_history(history, ax=None):
         handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize="small"
     )
     return ax
+
+
+def series_key_entries() -> list[KeyEntry]:
+    """The series' colour key, the same in every lesson: what each colour of box means."""
+    return [
+        KeyEntry(GROUND_TRUTH_COLOR, "ground truth (drawn by a person)", "--", 2.5),
+        KeyEntry(ANCHOR_COLOR, "anchor (fixed box)", linewidth=1.5),
+        KeyEntry(THRESHOLD_COLOR, "positive: anchor matched to an object (02)", linewidth=2),
+        KeyEntry(
+            MINED_COLOR, "mined negative: background anchor kept in the loss (05)", linewidth=2
+        ),
+        KeyEntry(PREDICTION_COLOR, "prediction: a box the network outputs", linewidth=2),
+    ]
+
+
+def series_legend(ax: Axes, which: Sequence[str] | None = None, ncol: int = 2) -> Axes:
+    """The series' colour key as a legend below ``ax``; ``which`` picks entries by first word.
+
+    ``series_legend(ax, ["ground", "anchor"])`` keeps the ground-truth and anchor entries only.
+    """
+    entries = series_key_entries()
+    if which is not None:
+        names = [e.label.split()[0].rstrip(":") for e in entries]
+        unknown = [w for w in which if w not in names]
+        if unknown:
+            raise ValueError(f"expected entries among {names}, got {unknown}")
+        entries = [e for e, name in zip(entries, names, strict=True) if name in which]
+    return legend_below(ax, entries, ncol=ncol)
+
+
+def draw_series_key(ax: Axes) -> Axes:
+    """The series' colour key drawn as boxes: one sample box per colour, its meaning beside it."""
+    show_image(ax)
+    entries = series_key_entries()
+    for row, entry in enumerate(entries):
+        top = 0.05 + row * 0.19
+        box = torch.tensor([[0.03, top, 0.2, top + 0.13]])
+        draw_boxes(ax, box, entry.color, linewidth=entry.linewidth + 0.5, linestyle=entry.linestyle)
+        ax.text(0.25, top + 0.065, entry.label, va="center", fontsize=9)
+    ax.set_aspect("auto")
+    ax.axis("off")
+    return ax
+
+
+def draw_pipelines(
+    single_shot_ax: Axes, two_stage_ax: Axes, num_anchors: int = 8732, num_proposals: int = 300
+) -> tuple[Axes, Axes]:
+    """SSD's one pass beside a two-stage detector's propose-then-classify, as two flow charts.
+
+    Each step is a rounded box, arrows show the order; the two-stage detector's per-region steps
+    are drawn as a stack of cards, one per region proposal.
+    """
+    single = [
+        ("image", "white"),
+        ("backbone", "#DDDDDD"),
+        ("feature maps\n(several sizes)", "#DDDDDD"),
+        ("heads\n(one per map)", "#DDDDDD"),
+        (f"offsets + class scores\nfor every anchor\n({num_anchors} rows)", PREDICTION_COLOR),
+    ]
+    two = [
+        ("image", "white"),
+        ("backbone", "#DDDDDD"),
+        ("feature map", "#DDDDDD"),
+        (f"propose regions\n(~{num_proposals} boxes)", "#DDDDDD"),
+        ("crop each region\nout of the\nfeature map", "stack"),
+        ("classify each region\n+ correct its box", "stack"),
+    ]
+    titles = (
+        "Single shot (SSD): one pass, every anchor answered at once",
+        f"Two-stage (Faster R-CNN): propose, then a second pass per region (×{num_proposals})",
+    )
+    for ax, steps, title in zip((single_shot_ax, two_stage_ax), (single, two), titles, strict=True):
+        ax.set_xlim(0, len(two))
+        ax.set_ylim(0, 1)
+        ax.axis("off")
+        ax.set_title(title, fontsize=10, loc="left")
+        for i, (text, colour) in enumerate(steps):
+            x = i + 0.5
+            if colour == "stack":
+                for k in (2, 1):  # cards behind: one per region
+                    ax.text(
+                        x + 0.06 * k,
+                        0.5 + 0.06 * k,
+                        text,
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="none",
+                        bbox={"boxstyle": "round", "fc": "#FFF2CC", "ec": "#999999"},
+                    )
+                colour = "#FFF2CC"
+            ax.text(
+                x,
+                0.5,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox={"boxstyle": "round", "fc": colour, "ec": "black"},
+            )
+            if i:
+                ax.annotate(
+                    "",
+                    xy=(x - 0.42, 0.5),
+                    xytext=(x - 0.58, 0.5),
+                    arrowprops={"arrowstyle": "->", "lw": 1.5},
+                )
+    return single_shot_ax, two_stage_ax
