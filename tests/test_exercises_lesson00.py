@@ -45,3 +45,40 @@ def test_why_no_gradient():
 def test_learned_or_fixed_has_no_ambiguous_item():
     assert ex.check_learned_or_fixed(dict(ex.LEARNED_OR_FIXED))
     assert set(ex.LEARNED_OR_FIXED.values()) == {"learned", "fixed"}
+
+
+def test_lesson00_drawings_series_key_and_pipelines():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from ssd_lesson import plotting
+
+    entries = plotting.series_key_entries()
+    assert [e.label.split()[0].rstrip(":") for e in entries] == [
+        "ground",
+        "anchor",
+        "positive",
+        "mined",
+        "prediction",
+    ]
+    assert [e.color for e in entries] == [
+        plotting.GROUND_TRUTH_COLOR,
+        plotting.ANCHOR_COLOR,
+        plotting.THRESHOLD_COLOR,
+        plotting.MINED_COLOR,
+        plotting.PREDICTION_COLOR,
+    ]
+    fig, (a, b, c) = plt.subplots(3, 1)
+    legend = plotting.series_legend(a, ["ground", "positive"]).get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [entries[0].label, entries[2].label]
+    with pytest.raises(ValueError, match="expected entries among"):
+        plotting.series_legend(a, ["positives"])
+    plotting.draw_series_key(b)
+    assert len(b.texts) == 5
+    top, bottom = plotting.draw_pipelines(b, c, num_anchors=1400)
+    assert any("1400 rows" in t.get_text() for t in top.texts)
+    assert "second pass per region" in bottom.get_title(loc="left")
+    plt.close(fig)
