@@ -125,7 +125,10 @@ def check_why_threshold(answer) -> Check:
 
 
 # The explorer task: a square box centred at (0.5, 0.5), threshold 0.5. From which width (on the
-# slider, two decimals) does some anchor pass rule 2?
+# slider, two decimals) does some anchor pass rule 2? The lesson's follow-up question, answered:
+# (0.5, 0.5) is where four cells of the 4 x 4 map and all four cells of the 2 x 2 map meet, so no
+# anchor of those maps is centred near it; only the 1 x 1 map's anchors are, and they are large.
+# A 0.25 box at (0.375, 0.375), the centre of a 4 x 4 cell, fits that cell's anchors well.
 EXPLORER_CENTRE = (0.5, 0.5)
 EXPLORER_THRESHOLD = 0.5
 
