@@ -42,11 +42,6 @@ def test_why_no_gradient():
         assert not verdict and "Hint:" in repr(verdict)
 
 
-def test_learned_or_fixed_has_no_ambiguous_item():
-    assert ex.check_learned_or_fixed(dict(ex.LEARNED_OR_FIXED))
-    assert set(ex.LEARNED_OR_FIXED.values()) == {"learned", "fixed"}
-
-
 def test_lesson00_drawings_series_key_and_pipelines():
     import matplotlib
 

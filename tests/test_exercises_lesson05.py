@@ -52,11 +52,3 @@ def test_ratio_for_classification():
     verdict = lesson05.check_ratio_for_classification(5.5)
     assert not verdict and "6" not in repr(verdict)
     assert not lesson05.check_ratio_for_classification(None)
-
-
-def test_mined_count_moved_here_and_still_importable_from_lesson04():
-    from ssd_lesson.exercises import lesson04
-
-    assert lesson04.check_mined_count is lesson05.check_mined_count
-    assert lesson05.check_mined_count(15, 0)
-    assert not lesson05.check_mined_count(15, 3)

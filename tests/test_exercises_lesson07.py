@@ -64,7 +64,3 @@ def test_extra_box_iou_on_a_hand_made_image():
     # One anchor only: nothing to suppress, so no value adds a box.
     assert ex.extra_box_iou(anchors[:1], logits[:1], offsets[:1]) is None
     assert ex.check_extra_box_iou(None, anchors[:1], logits[:1], offsets[:1])
-
-
-def test_old_checks_still_work():
-    assert ex.check_nms_survivors(["A", "C"]) and ex.check_ranked_ap(0.5 + 1 / 3)

@@ -3,8 +3,6 @@ a hint, never the answer. A teacher finds the answers here (or by running the ch
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ssd_lesson.anchors import make_anchors
@@ -100,28 +98,4 @@ def check_ssd512_anchor_count(answer) -> Check:
         exact(answer, expected),
         "SSD512's anchor count",
         "cells per map times boxes per cell (2 + 2 per extra ratio), summed over the maps.",
-    )
-
-
-# Earlier exercises, no longer in the lesson (its prose now answers them); kept importable.
-IOU_EXERCISE_BOXES = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75]])
-
-
-def check_iou(answer) -> Check:
-    """The IoU of the two boxes in ``IOU_EXERCISE_BOXES``, worked out by hand."""
-    expected = float(box_iou(IOU_EXERCISE_BOXES[:1], IOU_EXERCISE_BOXES[1:]))
-    return Check(
-        close(answer, expected),
-        "IoU of the two exercise boxes",
-        "the overlap is a square; the union is both areas minus the overlap (counted twice).",
-    )
-
-
-def check_anchor_size(width, height, scale: float = 0.4, ratio: float = 3.0) -> Check:
-    """Width and height of the anchor with scale ``scale`` and aspect ratio ``ratio`` (w / h)."""
-    right = close(width, scale * math.sqrt(ratio)) and close(height, scale / math.sqrt(ratio))
-    return Check(
-        right,
-        f"size of the anchor with scale {scale} and ratio {ratio}",
-        "width / height must equal the ratio and width * height must equal scale squared.",
     )

@@ -150,26 +150,3 @@ def check_explorer_width(answer) -> Check:
         "keep width = height and grow both in steps of 0.01; the readout's 'IoU ≥ 0.50: n' "
         "turns from 0 to more than 0 at the answer.",
     )
-
-
-# Earlier exercises, no longer in the lesson (its prose answers them); kept importable.
-def check_forced_anchor(answer) -> Check:
-    """Which anchor of TOY_ANCHORS is object 1 of TOY_OBJECTS forced onto (rule 1)?"""
-    expected = int(box_iou(TOY_OBJECTS, TOY_ANCHORS)[1].argmax())
-    return Check(
-        answer == expected,
-        "object 1's forced anchor",
-        "look at row 1 of the IoU table and find its largest entry.",
-    )
-
-
-def check_collision_winner(answer) -> Check:
-    """Two identical objects want the same anchor. Which one (0 or 1) gets it in ssd-lesson?"""
-    twins = torch.cat([TOY_OBJECTS[:1], TOY_OBJECTS[:1]])
-    contested_anchor = int(box_iou(twins[:1], TOY_ANCHORS).argmax())
-    expected = int(match_anchors(TOY_ANCHORS, twins)[contested_anchor])
-    return Check(
-        answer == expected,
-        "the winner of a collision",
-        "read the 'collisions' convention in the docstring of ssd_lesson.matching.",
-    )

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from ssd_lesson.exercises import Check, close
 
 # Lesson 05 owns the mining exercise; it stays importable from here for older code.
-from ssd_lesson.exercises.lesson05 import check_mined_count  # noqa: F401
 
 
 def check_smooth_l1_function(my_smooth_l1) -> Check:
@@ -74,25 +73,4 @@ def check_total_with_alpha(answer, result, alpha: float = 2.0) -> Check:
         close(answer, expected),
         f"the total loss with alpha = {alpha:g}",
         "both printed parts are already divided by N; alpha multiplies only one of them.",
-    )
-
-
-def check_uniform_cross_entropy(answer, num_classes: int = 20) -> Check:
-    """Cross-entropy of one anchor when all C + 1 class scores are equal."""
-    logits = torch.zeros(1, num_classes + 1)
-    expected = F.cross_entropy(logits, torch.tensor([1])).item()
-    return Check(
-        close(answer, expected),
-        "the cross-entropy of a uniform guess",
-        "equal scores give every class the same probability; cross-entropy is -log of it.",
-    )
-
-
-def check_smooth_l1(small, large) -> Check:
-    """Smooth L1 of a difference of 0.5 and of 3."""
-    values = F.smooth_l1_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none").tolist()
-    return Check(
-        close(small, values[0]) and close(large, values[1]),
-        "Smooth L1 at 0.5 and at 3",
-        "below 1 it is 0.5 d squared; from 1 on it is |d| - 0.5.",
     )
