@@ -37,3 +37,9 @@ def close(answer, expected: float) -> bool:
         return math.isclose(float(answer), expected, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
     except (TypeError, ValueError):
         return False
+
+
+def multiple_choice(answer, right: str, what: str, hint: str, hints: dict | None = None) -> Check:
+    """A one-letter answer such as "b": a hint for each wrong letter (``hints``) or ``hint``."""
+    letter = str(answer).strip().lower() if answer is not None else ""
+    return Check(letter == right, what, (hints or {}).get(letter, hint))

@@ -8,7 +8,7 @@ from ssd_lesson.anchors import (
     anchors_per_location,
     make_anchors,
 )
-from ssd_lesson.exercises import Check, exact
+from ssd_lesson.exercises import Check, exact, multiple_choice
 
 # Detectors to try a learner's count on: (name, feature-map sizes, extra ratios per map, C).
 OUTPUT_COUNT_CASES = (
@@ -60,12 +60,11 @@ WHY_NO_GRADIENT = {
 
 def check_why_no_gradient(choice) -> Check:
     """Which sentence of ``WHY_NO_GRADIENT`` says why no gradient flows through matching?"""
-    answer = str(choice).strip().lower()
-    if answer not in WHY_NO_GRADIENT:
-        return Check(False, "why matching needs no gradient", 'answer with "a", "b" or "c".')
-    return Check(
-        answer == "b",
-        "why matching needs no gradient",
+    hint = (
         "look at what match_targets takes as input: is the network, or anything it outputs, "
-        "among its inputs? And do the ground-truth boxes ever change?",
+        "among its inputs? And do the ground-truth boxes ever change?"
+    )
+    hints = dict.fromkeys(WHY_NO_GRADIENT, hint)
+    return multiple_choice(
+        choice, "b", "why matching needs no gradient", 'answer with "a", "b" or "c".', hints
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ssd_lesson.exercises import Check, close
+from ssd_lesson.exercises import Check, close, multiple_choice
 
 # Lesson 05 owns the mining exercise; it stays importable from here for older code.
 
@@ -58,12 +58,8 @@ def check_why_negatives(choice) -> Check:
         "c": "the loss is divided by N either way; think about what the network is asked at test "
         "time for an anchor on plain background.",
     }
-    key = str(choice).strip().lower() if choice is not None else ""
-    return Check(
-        key == "b",
-        "why negatives are in the classification loss",
-        hints.get(key, f"answer with one of {sorted(WHY_NEGATIVES)}."),
-    )
+    what = "why negatives are in the classification loss"
+    return multiple_choice(choice, "b", what, f"answer with one of {sorted(WHY_NEGATIVES)}.", hints)
 
 
 def check_total_with_alpha(answer, result, alpha: float = 2.0) -> Check:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ssd_lesson.exercises import Check, close
+from ssd_lesson.exercises import Check, close, multiple_choice
 from ssd_lesson.loss import NEG_POS_RATIO, hard_negatives
 
 
@@ -73,11 +73,9 @@ def check_why_no_gradient(choice) -> Check:
         "c": "IoU is made of min, max, products and a division, all of which PyTorch can "
         "differentiate; ask instead whether any input of matching comes from the network.",
     }
-    key = str(choice).strip().lower() if choice is not None else ""
-    return Check(
-        key == "b",
-        "why matching needs no gradient",
-        hints.get(key, f"answer with one of {sorted(WHY_NO_GRADIENT)}."),
+    what = "why matching needs no gradient"
+    return multiple_choice(
+        choice, "b", what, f"answer with one of {sorted(WHY_NO_GRADIENT)}.", hints
     )
 
 
