@@ -28,7 +28,7 @@ THRESHOLD_COLOR = "#0072B2"  # blue: rule 2, IoU above the threshold
 BACKGROUND_COLOR = "#999999"  # grey: matched nothing
 ANCHOR_COLOR = "#E69F00"  # orange: an anchor, before any matching
 PREDICTION_COLOR = "#CC79A7"  # reddish purple: a box made of offsets (predicted or decoded)
-MINED_COLOR = "#F0E442"  # yellow: a hard negative, mined for the loss (lesson 04)
+MINED_COLOR = "#F0E442"  # yellow: a hard negative, mined for the loss (lesson 05)
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
 
 
