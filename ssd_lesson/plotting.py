@@ -30,6 +30,9 @@ ANCHOR_COLOR = "#E69F00"  # orange: an anchor, before any matching
 PREDICTION_COLOR = "#CC79A7"  # reddish purple: a box made of offsets (predicted or decoded)
 MINED_COLOR = "#F0E442"  # yellow: a hard negative, mined for the loss (lesson 05)
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+# Colours for telling objects or classes apart (object 0, object 1...; ellipse, rectangle...):
+# none of them is one of the series' colours above, so a colour never means two things.
+OBJECT_PALETTE = ("#332288", "#882255", "#999933", "#88CCEE", "#44AA99")
 
 
 def sample_photo(square: bool = True) -> np.ndarray:
@@ -148,10 +151,8 @@ def draw_grid(ax: Axes, rows: int, cols: int, color: str = "white", alpha: float
 
 
 def object_colors(count: int) -> list[str]:
-    """One colour per object (0, 1, 2...): PALETTE without ground truth's green, the anchors'
-    orange and the mined negatives' yellow, most different first; repeats after four."""
-    colors = [PALETTE[1], PALETTE[5], PALETTE[6], PALETTE[4]]  # sky blue, vermillion, purple, blue
-    return [colors[i % len(colors)] for i in range(count)]
+    """One colour per object (0, 1, 2...), from ``OBJECT_PALETTE``; repeats after five."""
+    return [OBJECT_PALETTE[i % len(OBJECT_PALETTE)] for i in range(count)]
 
 
 def draw_matches(

@@ -12,7 +12,16 @@ import torch  # noqa: E402
 
 from ssd_lesson.exercises import lesson02 as ex  # noqa: E402
 from ssd_lesson.matching import BACKGROUND, explain_matches  # noqa: E402
-from ssd_lesson.plotting import GROUND_TRUTH_COLOR, draw_matches, object_colors  # noqa: E402
+from ssd_lesson.plotting import (  # noqa: E402
+    ANCHOR_COLOR,
+    FORCED_COLOR,
+    GROUND_TRUTH_COLOR,
+    MINED_COLOR,
+    PREDICTION_COLOR,
+    THRESHOLD_COLOR,
+    draw_matches,
+    object_colors,
+)
 
 
 def right_match(iou, iou_threshold):
@@ -115,6 +124,8 @@ def test_draw_matches_colours_anchors_by_their_object():
 
 
 def test_object_colours_are_distinct_and_not_the_ground_truths():
-    colours = object_colors(4)
-    assert len(set(colours)) == 4 and GROUND_TRUTH_COLOR not in colours
-    assert object_colors(6)[4] == colours[0]  # repeats after four
+    colours = object_colors(5)
+    assert len(set(colours)) == 5 and GROUND_TRUTH_COLOR not in colours
+    series = {GROUND_TRUTH_COLOR, ANCHOR_COLOR, FORCED_COLOR, THRESHOLD_COLOR, PREDICTION_COLOR}
+    assert not series & set(colours) and MINED_COLOR not in colours  # one meaning per colour
+    assert object_colors(7)[5] == colours[0]  # repeats after five

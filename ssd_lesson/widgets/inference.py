@@ -25,7 +25,7 @@ from ssd_lesson.metrics import VOC_IOU_THRESHOLD
 from ssd_lesson.model import SSD
 from ssd_lesson.plotting import (
     GROUND_TRUTH_COLOR,
-    PALETTE,
+    OBJECT_PALETTE,
     KeyEntry,
     draw_boxes,
     legend_below,
@@ -48,7 +48,7 @@ FOUND_IOU = VOC_IOU_THRESHOLD
 LABELLED_BOXES = 10
 # One colour per class, the Okabe-Ito palette without the ground truth's green; yellow last,
 # as white label text on it is hard to read.
-CLASS_COLORS = tuple(PALETTE[i] for i in (0, 1, 5, 6, 4, 3))
+CLASS_COLORS = OBJECT_PALETTE  # class 1, 2, ...: none is a colour of the series' key
 NMS_MODES = (("per class", False), ("class-agnostic", True))
 
 
