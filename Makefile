@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
-.PHONY: lab test test-unit test-notebooks test-browser notebooks lint format benchmark bench-seeds clean
+.PHONY: lab test test-unit test-notebooks test-browser notebooks lint format benchmark bench-seeds clean site slides handout check-classroom
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test,site]" -c constraints.txt
 	touch $(STAMP)
 
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
@@ -44,6 +44,33 @@ notebooks: $(STAMP)
 	rm -rf notebooks/checkpoints
 	$(BIN)/python tools/run_notebooks.py $(NOTEBOOKS)
 
+# The classroom kit (see teaching/README.md). All three are built from the stored outputs and
+# load nothing from the internet; npm installs MathJax and reveal.js into site/node_modules once.
+site: $(STAMP)
+	$(BIN)/python tools/build_site.py
+	$(BIN)/python tools/check_site.py site
+
+slides: $(STAMP)
+	$(BIN)/python tools/build_slides.py
+	$(BIN)/python tools/check_site.py slides
+
+CHROMIUM ?= chromium
+handout: $(STAMP)
+	$(BIN)/python tools/handout.py build/handout.html
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --disable-sync --no-first-run --no-pdf-header-footer \
+		--print-to-pdf=build/handout.pdf file://$(CURDIR)/build/handout.html 2>/dev/null
+	$(BIN)/python tools/check_site.py handout
+
+# CITATION.cff against its schema, and Binder's build order (PyTorch installed before the
+# repository is copied), in a separate tools venv: cffconvert pins an old jsonschema.
+TOOLS := build/tools-venv
+check-classroom:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet "cffconvert==2.0.0" "jupyter-repo2docker==2026.4.0"
+	$(TOOLS)/bin/cffconvert --validate -i CITATION.cff
+	$(TOOLS)/bin/python tools/check_binder.py
+
 test-browser: $(STAMP)
 	$(BIN)/python tests/browser/run_browser_test.py
 
@@ -59,4 +86,4 @@ bench-seeds: $(STAMP)
 	$(BIN)/python benchmarks/bench_seeds.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build .pytest_cache site/node_modules
