@@ -96,7 +96,7 @@ def lesson_model(path, seed: int = 0) -> SSD:
 
     If ``path`` holds a checkpoint saved with ``recipe=lesson_settings(seed)`` (lesson 06 saves
     one), the model is loaded from it. Otherwise it is trained now with ``lesson_recipe(seed)``
-    (about a minute on a laptop CPU) and saved to ``path``. Training is seeded and repeatable on
+    (under a minute on a laptop CPU) and saved to ``path``. Training is seeded and repeatable on
     a given machine with a given number of CPU threads, so the loaded model is the one that
     training would give. Returns the model in eval mode on the CPU.
     """

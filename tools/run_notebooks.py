@@ -2,7 +2,8 @@
 
 Each notebook runs top to bottom in a new kernel, from the notebooks/ folder, exactly as nbval
 will re-run it in ``make test``. Widget state is not stored: the explorers show their PNG
-snapshot where no widget manager runs (GitHub), and a live widget in JupyterLab.
+snapshot where no widget manager runs (GitHub), and a live widget in JupyterLab. Before it
+runs, each lesson gets its Colab set-up cell and slide marks (tools/lesson_marks.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from lesson_marks import apply as apply_marks
 from nbclient import NotebookClient
 
 TIMEOUT_PER_CELL = 600  # seconds
@@ -19,6 +21,7 @@ TIMEOUT_PER_CELL = 600  # seconds
 
 def run(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
+    apply_marks(notebook)
     client = NotebookClient(
         notebook,
         timeout=TIMEOUT_PER_CELL,
