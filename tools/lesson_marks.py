@@ -9,7 +9,8 @@ never drift; ``python tools/lesson_marks.py NOTEBOOK.ipynb ...`` applies them wi
 - Slide marks live in cell metadata (``slideshow.slide_type``), as nbconvert's slides and
   jupyterlab-rise read them: a ``#`` or ``##`` heading starts a new slide, a ``###`` heading a
   new sub-slide (below the slide, reached with the down arrow); every other cell continues the
-  slide above it, so nothing else is marked.
+  slide above it, so nothing else is marked. A slide can only start at a cell, so a Markdown
+  cell with a heading after its first line is split there, one cell per section.
 """
 
 from __future__ import annotations
@@ -53,8 +54,40 @@ def slide_type(cell) -> str | None:
     return "subslide" if len(match.group(1)) == 3 else "slide"
 
 
+HEADING = re.compile(r"#{1,3} ")
+
+
+def split_at_headings(source: str) -> list[str]:
+    """``source`` cut before every heading that is not its first line (code fences skipped)."""
+    parts, current, fenced = [], [], False
+    for line in source.splitlines(keepends=True):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if not fenced and HEADING.match(line) and "".join(current).strip():
+            parts.append("".join(current).rstrip("\n"))
+            current = []
+        current.append(line)
+    parts.append("".join(current).rstrip("\n"))
+    return parts
+
+
+def split_sections(notebook) -> None:
+    """Give every heading its own Markdown cell, so each section can start a slide."""
+    cells = []
+    for cell in notebook.cells:
+        parts = split_at_headings(cell.source) if cell.cell_type == "markdown" else [cell.source]
+        cell.source = parts[0]
+        cells.append(cell)
+        for number, part in enumerate(parts[1:], start=1):
+            new = nbformat.v4.new_markdown_cell(part)
+            new.id = f"{cell.id}-{number}"[:64]
+            cells.append(new)
+    notebook.cells = cells
+
+
 def apply(notebook) -> None:
     """Give ``notebook`` (an nbformat node) its Colab cell and slide marks, in place."""
+    split_sections(notebook)
     colab = [cell for cell in notebook.cells if COLAB_TAG in cell.metadata.get("tags", [])]
     if colab:
         colab[0].source = colab_source()
