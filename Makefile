@@ -55,11 +55,10 @@ slides: $(STAMP)
 	$(BIN)/python tools/check_site.py slides
 
 CHROMIUM ?= chromium
-handout: $(STAMP)
-	$(BIN)/python tools/handout.py build/handout.html
+handout: site
 	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-background-networking \
 		--disable-component-update --disable-sync --no-first-run --no-pdf-header-footer \
-		--print-to-pdf=build/handout.pdf file://$(CURDIR)/build/handout.html 2>/dev/null
+		--print-to-pdf=build/handout.pdf file://$(CURDIR)/build/site/_build/html/handout-print.html 2>/dev/null
 	$(BIN)/python tools/check_site.py handout
 
 # CITATION.cff against its schema, and Binder's build order (PyTorch installed before the

@@ -9,7 +9,8 @@ The build stages a copy of the sources in build/site-src/ with the repository's 
 (notebooks/, teaching/), so the links between lessons, glossary and guides stay valid:
 - each lesson, with its alt text where myst-nb reads it (``mystnb.image.alt``) and the Colab
   set-up cell hidden (a reader of the website launches the notebook instead);
-- the glossary, the instructor guides and the handout (tools/handout.py);
+- the glossary, the instructor guides and the handout (tools/handout.py), with the handout's
+  one-page print version at handout-print.html, which ``make handout`` prints to PDF;
 - the table of contents, from the lessons and guides found on disk.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 import site_assets
-from handout import write_handout
+from handout import write_handout, write_print_page
 from lesson_marks import COLAB_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +74,7 @@ def stage() -> None:
     shutil.copy2(ROOT / "notebooks" / "glossary.md", STAGE / "notebooks" / "glossary.md")
     shutil.copytree(ROOT / "teaching", STAGE / "teaching")
     write_handout(STAGE)
+    write_print_page(STAGE / "_extra" / "handout-print.html")
     (STAGE / "_toc.yml").write_text(table_of_contents())
     site_assets.install()
     site_assets.copy_tree(site_assets.MATHJAX3, STAGE / "_static" / "mathjax", strip="mathjax/es5")

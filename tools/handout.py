@@ -3,8 +3,9 @@
 Every number is read from the package (the same constants the lessons use), and every picture
 is the stored output of a lesson cell tagged ``handout``, with that cell's alt text, so the
 handout cannot disagree with the lessons. ``write_handout`` writes handout.md (and its images)
-for the website, and ``write_print_page`` a self-contained page laid out for one A4 sheet,
-which ``make handout`` prints to build/handout.pdf with Chromium.
+for the website, and ``write_print_page`` a self-contained page laid out for one A4 sheet
+(the website's handout-print.html), which ``make handout`` prints to build/handout.pdf with
+Chromium.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ def handout_markdown(figures: list[tuple[str, str, str]]) -> str:
 
 **The idea.** {IDEA}
 
-A printable copy, one A4 page: `make handout` writes it to `build/handout.pdf`.
+A printable copy on one A4 page is `handout-print.html`, next to this page on the website;
+`make handout` prints it to `build/handout.pdf`.
 
 | What | Value | Lesson |
 |---|---|---|
@@ -156,8 +158,3 @@ def write_handout(stage: Path) -> Path:
     page.write_text(handout_markdown(figures))
     return page
 
-
-if __name__ == "__main__":
-    import sys
-
-    print(write_print_page(Path(sys.argv[1])))
