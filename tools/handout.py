@@ -157,4 +157,3 @@ def write_handout(stage: Path) -> Path:
     page = stage / "handout.md"
     page.write_text(handout_markdown(figures))
     return page
-
