@@ -937,3 +937,137 @@ def batch_fits(batch_size: int, num_images: int) -> None:
             f"expected batch_size at most the number of training images ({num_images}), got "
             f"{batch_size}"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 08: design choices (ssd_lesson.alternatives, ssd_lesson.ablations, fit's hooks)
+
+
+def optional_callable(value, name: str) -> None:
+    """None or something callable, such as fit's ``targets_fn`` and ``loss_fn``."""
+    if value is not None and not callable(value):
+        raise ValueError(f"expected {name} as a function or None, got {value!r}")
+
+
+def matcher(value) -> None:
+    """A matching rule: ``matcher(anchors, gt_boxes, iou_threshold) -> (A,)``."""
+    if not callable(value):
+        raise ValueError(
+            f"expected matcher as a function (anchors, gt_boxes, iou_threshold) -> (A,) "
+            f"matches, such as match_anchors, got {value!r}"
+        )
+
+
+def focal_inputs(class_logits, box_offsets, target_labels, target_offsets, gamma, alpha):
+    """softmax_focal_loss's inputs: ssd_loss's four tensors, gamma >= 0, alpha in [0, 1] or None."""
+    loss_inputs(class_logits, box_offsets, target_labels, target_offsets)
+    gamma = number(gamma, "gamma", 0.0, math.inf, high_open=True)
+    alpha = None if alpha is None else number(alpha, "alpha (or None)", 0.0, 1.0)
+    return gamma, alpha
+
+
+def loss_result(value) -> None:
+    """A LossResult from ssd_loss or one of the alternative losses."""
+    names = ("localization", "num_positives", "positives", "mined_negatives", "anchor_class_loss")
+    if not all(hasattr(value, name) for name in names):
+        raise ValueError(f"expected a LossResult (from ssd_loss), got {type(value).__name__}")
+
+
+def recall_by_size_inputs(detections_, ground_truths, num_classes, image_size, score, buckets):
+    """recall_by_size's inputs -> (checked images, image_size, score, buckets)."""
+    images = detection_data(detections_, ground_truths, num_classes)
+    image_size = integer(image_size, "image_size (pixels)", 1)
+    score = number(score, "score", 0.0, 1.0)
+    message = (
+        f"expected buckets as a dict name -> (from, below) pixels, from < below, got {buckets!r}"
+    )
+    if not isinstance(buckets, dict) or not buckets:
+        raise ValueError(message)
+    checked = {}
+    for name, bounds in buckets.items():
+        if not _is_sequence(bounds) or len(bounds) != 2:
+            raise ValueError(message)
+        low = number(bounds[0], f"buckets[{name!r}] from", 0.0)
+        high = number(bounds[1], f"buckets[{name!r}] below", 0.0)
+        if not low < high:
+            raise ValueError(message)
+        checked[name] = (low, high)
+    return images, image_size, score, checked
+
+
+def choice(value, name: str, options: tuple) -> object:
+    """One of a few named options."""
+    if isinstance(value, Tensor) or value not in options:
+        raise ValueError(f"expected {name} as one of {options}, got {value!r}")
+    return value
+
+
+def variant(value, maps, data, augmentations, losses, matchers) -> None:
+    """An ablations.Variant whose every setting is one the experiments know."""
+    names = ("maps", "ratios", "data", "augment", "loss", "matcher", "iou_threshold")
+    if not all(hasattr(value, name) for name in names):
+        raise ValueError(f"expected an ablations.Variant, got {value!r}")
+    for name, options in (
+        ("maps", tuple(maps)),
+        ("data", tuple(data)),
+        ("augment", tuple(augmentations)),
+        ("loss", tuple(losses)),
+        ("matcher", tuple(matchers)),
+    ):
+        choice(getattr(value, name), f"the variant's {name}", options)
+    ratios = value.ratios
+    if not isinstance(ratios, tuple) or not all(
+        isinstance(r, (int, float)) and not isinstance(r, bool) and r > 1 for r in ratios
+    ):
+        raise ValueError(f"expected the variant's ratios as a tuple of numbers > 1, got {ratios!r}")
+    fraction(value.iou_threshold, "the variant's iou_threshold")
+
+
+def experiment(value, cls) -> None:
+    """An ablations.Experiment."""
+    if not isinstance(value, cls):
+        raise ValueError(f"expected an ablations.Experiment, got {type(value).__name__}")
+
+
+def seed_values(values) -> list[float]:
+    """One number per seed: a non-empty list of real numbers (NaN allowed: an empty bucket)."""
+    if isinstance(values, (str, bytes, dict)) or not _is_sequence(values) or not len(values):
+        raise ValueError(f"expected one number per seed (a non-empty list), got {values!r}")
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"expected one number per seed, got {values!r}")
+    return [float(v) for v in values]
+
+
+def experiment_runs(experiment, runs) -> None:
+    """The runs of one experiment: a dict variant name -> a list of metric dicts, one per seed."""
+    names = [variant.name for variant in experiment.variants]
+    if not isinstance(runs, dict) or names[0] not in runs or not set(runs) <= set(names):
+        got = sorted(runs) if isinstance(runs, dict) else type(runs).__name__
+        raise ValueError(f"expected the runs of {names[0]!r} and others of {names}, got {got}")
+    for name, seeds in runs.items():
+        missing = [
+            c for c in (*experiment.columns, "seconds") if not all(c in m for m in seeds or [{}])
+        ]
+        if not isinstance(seeds, list) or not seeds or missing:
+            raise ValueError(
+                f"expected for {name!r} one dict of metrics per seed with "
+                f"{list(experiment.columns)}, got {seeds!r}"
+            )
+
+
+def ablation_results(value) -> None:
+    """What run_ablations returns (or load_results reads)."""
+    keys = ("command", "seeds", "size", "settings", "torch", "date", "seconds", "runs")
+    if not isinstance(value, dict) or any(key not in value for key in keys):
+        got = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise ValueError(f"expected ablation results with keys {list(keys)}, got {got}")
+
+
+def variant_names(value, names: list) -> list:
+    """Some of an experiment's variant names."""
+    if isinstance(value, (str, bytes)) or not _is_sequence(value):
+        raise ValueError(f"expected a list of variant names from {names}, got {value!r}")
+    unknown = [v for v in value if v not in names]
+    if unknown:
+        raise ValueError(f"expected variant names from {names}, got {unknown}")
+    return list(value)

@@ -100,6 +100,8 @@ def fit(
     optimizer: torch.optim.Optimizer | None = None,
     fixed_data: bool | None = None,
     threads: int | None = None,
+    targets_fn=None,
+    loss_fn=None,
 ) -> History:
     """Train ``model`` on ``train_data``; after each epoch measure loss and mAP on ``val_data``.
 
@@ -121,6 +123,11 @@ def fit(
             makes epochs faster. None (default): True unless ``train_data.transform`` is set.
         threads: torch CPU threads to train with; None: ``cpu_threads`` decides (the caller's
             number, or 1 on busy cores). The caller's number is restored afterwards.
+        targets_fn: matches and encodes a batch, ``targets_fn(anchors, boxes_list, labels_list)
+            -> TrainingTargets``; None: ``build_targets`` (lesson 08 swaps in other matchers).
+        loss_fn: the training loss, ``loss_fn(class_logits, box_offsets, target_labels,
+            target_offsets) -> LossResult``; None: ``ssd_loss`` (lesson 08 tries others).
+            Validation always reports ``ssd_loss``, so that runs compare.
 
     Returns:
         History. Raises ``TrainingDiverged`` (a ValueError) naming the epoch and step if the
@@ -134,15 +141,19 @@ def fit(
     checks.flag(progress, "progress")
     if fixed_data is not None:
         checks.flag(fixed_data, "fixed_data")
+    checks.optional_callable(targets_fn, "targets_fn")
+    checks.optional_callable(loss_fn, "loss_fn")
     settings = (epochs, batch_size, lr, weight_decay, seed, time_budget_s, progress)
+    recipe = (targets_fn or build_targets, loss_fn or ssd_loss)
     with cpu_threads(threads) as used:
-        history = _fit(model, train_data, val_data, settings, device, optimizer, fixed_data)
+        history = _fit(model, train_data, val_data, settings, device, optimizer, fixed_data, recipe)
     history.threads = used
     return history
 
 
-def _fit(model, train_data, val_data, settings, device, optimizer, fixed_data) -> History:
+def _fit(model, train_data, val_data, settings, device, optimizer, fixed_data, recipe) -> History:
     epochs, batch_size, lr, weight_decay, seed, time_budget_s, progress = settings
+    targets_fn, loss_fn = recipe
     device = torch.device(device if device is not None else _default_device())
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)  # the order of the training images
@@ -151,7 +162,8 @@ def _fit(model, train_data, val_data, settings, device, optimizer, fixed_data) -
     if fixed_data is None:
         fixed_data = getattr(train_data, "transform", None) is None
     start = time.perf_counter()
-    source = _MatchedData(train_data, anchors) if fixed_data else _FreshData(train_data, anchors)
+    data_class = _MatchedData if fixed_data else _FreshData
+    source = data_class(train_data, anchors, targets_fn)
     setup_seconds = time.perf_counter() - start  # counted in the first epoch's time
     steps_per_epoch = math.ceil(len(train_data) / batch_size)
     schedule = None
@@ -183,7 +195,7 @@ def _fit(model, train_data, val_data, settings, device, optimizer, fixed_data) -
         for step, (images, target_labels, target_offsets) in enumerate(batches):
             class_logits, box_offsets = model(images)
             _check_finite(class_logits, box_offsets, epoch, step, lr)  # the one check a step
-            loss = ssd_loss(class_logits, box_offsets, target_labels, target_offsets)
+            loss = loss_fn(class_logits, box_offsets, target_labels, target_offsets)
             optimizer.zero_grad(set_to_none=True)
             loss.total.backward()
             optimizer.step()
@@ -273,10 +285,10 @@ def cpu_share(threads: int | None = None, seconds: float = CPU_PROBE_SECONDS) ->
 class _MatchedData:
     """Training data read once and matched to the anchors once: fast epochs, no augmentation."""
 
-    def __init__(self, data, anchors: Tensor, chunk: int = 256) -> None:
+    def __init__(self, data, anchors: Tensor, targets_fn=build_targets, chunk: int = 256) -> None:
         images, labels, offsets = [], [], []
         for batch_images, boxes, batch_labels in make_loader(data, chunk, shuffle=False):
-            targets = build_targets(anchors, [b.to(anchors.device) for b in boxes], batch_labels)
+            targets = targets_fn(anchors, [b.to(anchors.device) for b in boxes], batch_labels)
             images.append(batch_images.to(anchors.device))
             labels.append(targets.labels)
             offsets.append(targets.offsets)
@@ -294,14 +306,14 @@ class _MatchedData:
 class _FreshData:
     """Training data read anew every epoch (random augmentation), matched batch by batch."""
 
-    def __init__(self, data, anchors: Tensor) -> None:
-        self.data, self.anchors = data, anchors
+    def __init__(self, data, anchors: Tensor, targets_fn=build_targets) -> None:
+        self.data, self.anchors, self.targets_fn = data, anchors, targets_fn
 
     def batches(self, batch_size: int, generator: torch.Generator):
         seed = int(torch.randint(2**62, (), generator=generator))
         for images, boxes, labels in make_loader(self.data, batch_size, shuffle=True, seed=seed):
             device = self.anchors.device
-            targets = build_targets(self.anchors, [b.to(device) for b in boxes], labels)
+            targets = self.targets_fn(self.anchors, [b.to(device) for b in boxes], labels)
             yield images.to(device), targets.labels, targets.offsets
 
 

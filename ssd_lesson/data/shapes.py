@@ -37,8 +37,10 @@ DEFAULT_IMAGE_SIZE = 64
 # as many tiny objects as large ones. 0.14 of 64 px is 9 px: the smallest shape still readable.
 DEFAULT_MIN_SIZE = 0.14
 DEFAULT_MAX_SIZE = 0.7
-# Width : height of an object is drawn between 1 / MAX_STRETCH and MAX_STRETCH.
+# Width : height of an object is drawn between 1 / MAX_STRETCH and MAX_STRETCH (log-uniformly).
+# ``max_stretch`` changes it: lesson 08 draws long thin objects with ELONGATED_STRETCH.
 MAX_STRETCH = 1.6
+ELONGATED_STRETCH = 4.0
 # A new object is placed again (up to PLACEMENT_TRIES times, then left out) if its box and an
 # earlier one share more than this fraction of the smaller box: objects may touch and overlap at
 # their edges, but none is hidden behind or inside another, so every object stays recognisable.
@@ -68,6 +70,8 @@ class ShapesDataset(Dataset):
         transform: optional ``transform(image, target) -> (image, target)``, e.g. an augmentation.
         precompute: draw every image once now and keep it (faster epochs, costs memory:
             12 kB per 64 x 64 image).
+        max_stretch: the longer side of an object is at most this many times its shorter side
+            (>= 1; default ``MAX_STRETCH``, ``ELONGATED_STRETCH`` for long thin objects).
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class ShapesDataset(Dataset):
         max_size: float = DEFAULT_MAX_SIZE,
         transform=None,
         precompute: bool = False,
+        max_stretch: float = MAX_STRETCH,
     ) -> None:
         num_images = checks.integer(num_images, "num_images", 0)
         image_size = checks.integer(image_size, "image_size", 32)
@@ -90,6 +95,7 @@ class ShapesDataset(Dataset):
         min_size = checks.number(min_size, "min_size", 0, 1, low_open=True)
         max_size = checks.number(max_size, "max_size", 0, 1, low_open=True)
         precompute = checks.flag(precompute, "precompute")
+        max_stretch = checks.number(max_stretch, "max_stretch", 1, math.inf, high_open=True)
         if min_size > max_size:
             raise ValueError(
                 f"expected 0 < min_size <= max_size <= 1 (fractions of the image side), got "
@@ -107,6 +113,7 @@ class ShapesDataset(Dataset):
         self.seed = seed
         self.min_objects, self.max_objects = min_objects, max_objects
         self.min_size, self.max_size = float(min_size), float(max_size)
+        self.max_stretch = float(max_stretch)
         self.transform = transform
         self._cache = None
         if precompute:
@@ -173,7 +180,9 @@ class ShapesDataset(Dataset):
         rng = np.random.default_rng([self.seed, index])
         n = int(rng.integers(self.min_objects, self.max_objects + 1))
         background = _background_numbers(rng)
-        centres, half_sizes = _place_objects(n, self.min_size, self.max_size, rng)  # (M, 2) each
+        centres, half_sizes = _place_objects(
+            n, self.min_size, self.max_size, rng, self.max_stretch
+        )  # (M, 2) each
         labels = rng.integers(1, len(SHAPE_CLASSES) + 1, n)[: len(centres)]
         colours = rng.random((n, 3))[: len(centres)]
         # Large objects first, so a small object on top of a large one is never hidden.
@@ -232,7 +241,9 @@ def _backgrounds(numbers: list[np.ndarray], size: int, yy: Tensor, xx: Tensor) -
     return image
 
 
-def _place_objects(n: int, min_size: float, max_size: float, rng) -> tuple[np.ndarray, ...]:
+def _place_objects(
+    n: int, min_size: float, max_size: float, rng, max_stretch: float = MAX_STRETCH
+) -> tuple[np.ndarray, ...]:
     """Centres and half-sizes (fractions, (M, 2) float32 each) of up to n boxes in the image.
 
     Each box is drawn again while it overlaps an earlier one by more than MAX_OVERLAP; an object
@@ -240,7 +251,7 @@ def _place_objects(n: int, min_size: float, max_size: float, rng) -> tuple[np.nd
     """
     tries = (n, PLACEMENT_TRIES)
     size = np.exp(rng.uniform(math.log(min_size), math.log(max_size), tries))
-    stretch = np.exp(rng.uniform(-1, 1, tries) * math.log(MAX_STRETCH))
+    stretch = np.exp(rng.uniform(-1, 1, tries) * math.log(max_stretch))
     # The longer side is `size`; the other is shorter by the stretch factor.
     w = np.where(stretch >= 1, size, size * stretch)
     h = np.where(stretch >= 1, size / stretch, size)
