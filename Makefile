@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
-.PHONY: lab test test-unit test-notebooks test-browser notebooks lint format benchmark bench-seeds clean site slides handout check-classroom
+.PHONY: lab test test-unit test-notebooks test-browser notebooks lint format benchmark bench-seeds ablations clean site slides handout check-classroom
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,11 @@ benchmark: $(STAMP)
 # Ten seeds of lesson 06's training: no NaN, every seed's mAP@0.5 >= 0.85 (about 4 minutes on 2 cores).
 bench-seeds: $(STAMP)
 	$(BIN)/python benchmarks/bench_seeds.py
+
+# Lesson 08's experiments at full size, 3 seeds: prints the table, saves notebooks/ablations/results.json
+# (about 30 minutes on 2 cores; lesson 08 reads the file).
+ablations: $(STAMP)
+	$(BIN)/python -m ssd_lesson.ablation_runs --seeds 0 1 2 --out notebooks/ablations/results.json
 
 clean:
 	rm -rf $(VENV) build .pytest_cache site/node_modules
