@@ -19,7 +19,15 @@ $(STAMP): pyproject.toml constraints.txt
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: $(STAMP)
+# Learners need only the lessons' packages (`make test` installs the rest on top).
+LAB_STAMP := $(VENV)/.installed-lab
+$(LAB_STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[lab]" -c constraints.txt
+	touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
 test: $(STAMP) lint test-unit test-notebooks

@@ -221,7 +221,8 @@ def test_handout_numbers_come_from_the_package():
 def test_handout_figures_are_tagged_lesson_figures_with_alt_text(tmp_path):
     figures = handout.tagged_figures(LESSONS)
     assert len(figures) == 4
-    assert all(png.startswith(b"\x89PNG") and len(alt) > 40 for _, alt, png in figures)
+    assert all(png.startswith(b"\x89PNG") and len(alt) > 40 for _, alt, png, _ in figures)
+    assert all(caption.endswith(".") for *_, caption in figures)
     page = handout.write_print_page(tmp_path / "handout.html").read_text()
     assert page.count("<img alt=") == 4 and "http" not in page
 
@@ -268,3 +269,25 @@ def test_site_checker_catches_remote_fonts_in_stylesheets(tmp_path):
 def test_handout_check_counts_pdf_pages():
     assert check_site.pdf_pages(b"<< /Type /Pages /Count 2 >> << /Type /Page >> ") == 1
     assert check_site.pdf_pages(b"/Type /Page\n/Type/Page ") == 2
+
+
+def _cells(row: str) -> int:
+    return len(re.split(r"(?<!\\)\|", row.strip().strip("|")))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "teaching").glob("*.md"))],
+    ids=lambda p: p.name,
+)
+def test_markdown_tables_have_as_many_columns_as_their_header(path):
+    """GitHub shows a table only when its separator row has the header's columns."""
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines[1:], start=1):
+        if re.fullmatch(r"\|(\s*:?-{3,}:?\s*\|)+", line.strip()):
+            header = _cells(lines[number - 1])
+            assert _cells(line) == header, f"{path.name}:{number + 1}: {line}"
+            for row in lines[number + 1 :]:
+                if not row.startswith("|"):
+                    break
+                assert _cells(row) == header, f"{path.name}: row {row[:60]}"

@@ -67,6 +67,7 @@ def stage() -> None:
     if STAGE.exists():
         shutil.rmtree(STAGE)
     (STAGE / "notebooks").mkdir(parents=True)
+    (STAGE / "_static").mkdir()
     for name in ("_config.yml", "index.md"):
         shutil.copy2(ROOT / "site" / name, STAGE / name)
     for path in lessons():
@@ -76,6 +77,7 @@ def stage() -> None:
     write_handout(STAGE)
     write_print_page(STAGE / "_extra" / "handout-print.html")
     (STAGE / "_toc.yml").write_text(table_of_contents())
+    shutil.copy2(ROOT / "site" / "custom.css", STAGE / "_static" / "custom.css")
     site_assets.install()
     site_assets.copy_tree(site_assets.MATHJAX3, STAGE / "_static" / "mathjax", strip="mathjax/es5")
 

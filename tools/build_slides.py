@@ -35,9 +35,19 @@ def copy_assets() -> None:
 
 
 def exporter() -> SlidesExporter:
-    slides = SlidesExporter()
+    # site/ssd_slides: nbconvert's reveal template without its CDN import of Mermaid, with
+    # wrapping code lines and figures that fit the screen.
+    slides = SlidesExporter(
+        template_name="ssd_slides", extra_template_basedirs=[str(ROOT / "site")]
+    )
     slides.reveal_url_prefix = "assets/reveal.js"
+    slides.reveal_theme = "white"  # its fonts are in reveal.js itself; "simple" imports Google's
     slides.reveal_scroll = True  # a long slide scrolls instead of running off the screen
+    slides.reveal_number = "c/t"  # slide numbers, to say "go to slide 7"
+    slides.reveal_width = "1280"
+    slides.reveal_height = "800"
+    slides.exclude_input_prompt = True
+    slides.exclude_output_prompt = True
     slides.mathjax_url = "assets/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
     slides.require_js_url = "assets/requirejs/require.js"
     slides.jquery_url = "assets/jquery/dist/jquery.min.js"
@@ -70,7 +80,9 @@ def build() -> list[Path]:
     slides = exporter()
     decks = []
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        body, _ = slides.from_notebook_node(deck_notebook(path))
+        notebook = deck_notebook(path)
+        title = notebook.cells[0].source.lstrip("# ").splitlines()[0]
+        body, _ = slides.from_notebook_node(notebook, resources={"metadata": {"name": title}})
         deck = OUTPUT / f"{path.stem}.slides.html"
         deck.write_text(body, encoding="utf-8")
         decks.append(deck)

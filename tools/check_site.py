@@ -43,6 +43,7 @@ class Page(HTMLParser):
         self.images: list[tuple[str, str | None]] = []  # (src, alt)
         self.sections = 0
         self.math = False
+        self.in_script = False
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         attributes = dict(attrs)
@@ -61,8 +62,16 @@ class Page(HTMLParser):
             self.images.append((attributes.get("src", ""), attributes.get("alt")))
         if tag == "section":
             self.sections += 1
+        self.in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_script = False
 
     def handle_data(self, data: str) -> None:
+        if self.in_script:  # an inline script that imports a module from a URL loads it
+            imports = re.findall(r"""\bimport\b[^'"]*?['"]([^'"]+)['"]""", data)
+            self.loads += [url for url in imports if is_remote(url)]
+            return
         self.math = self.math or bool(re.search(r"\\\(|\\\[|\$\$", data))
 
 
@@ -114,7 +123,8 @@ def stylesheet_problems(root: Path) -> list[str]:
     problems = []
     for css in root.rglob("*.css"):
         text = css.read_text(encoding="utf-8", errors="replace")
-        for url in re.findall(r"""(?:url\(|@import\s+)\s*['"]?([^'")\s;]+)""", text):
+        pattern = r"""(?:url\(\s*|@import\s+(?:url\(\s*)?)['"]?([^'")\s;]+)"""
+        for url in re.findall(pattern, text):
             if is_remote(url):
                 problems.append(f"{css.relative_to(root)}: fetches {url} from another host")
     return problems

@@ -1,7 +1,8 @@
 """The one-page handout: SSD's key numbers and the pictures a learner keeps.
 
 Every number is read from the package (the same constants the lessons use), and every picture
-is the stored output of a lesson cell tagged ``handout``, with that cell's alt text, so the
+is the stored output of a lesson cell tagged ``handout``, with that cell's alt text and
+caption (cell metadata ``alt`` and ``caption``), so the
 handout cannot disagree with the lessons. ``write_handout`` writes handout.md (and its images)
 for the website, and ``write_print_page`` a self-contained page laid out for one A4 sheet
 (the website's handout-print.html), which ``make handout`` prints to build/handout.pdf with
@@ -15,6 +16,7 @@ import html
 from pathlib import Path
 
 import nbformat
+import tomllib
 
 from ssd_lesson.anchors import S_MAX, S_MIN, ssd300_anchors
 from ssd_lesson.encoding import VARIANCES
@@ -55,8 +57,8 @@ def key_numbers() -> list[tuple[str, str, str]]:
     ]
 
 
-def tagged_figures(notebooks: list[Path]) -> list[tuple[str, str, bytes]]:
-    """(lesson, alt text, PNG bytes) of every cell tagged ``handout``, in lesson order."""
+def tagged_figures(notebooks: list[Path]) -> list[tuple[str, str, bytes, str]]:
+    """(lesson, alt text, PNG bytes, caption) of every cell tagged ``handout``, in order."""
     figures = []
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:
@@ -64,10 +66,10 @@ def tagged_figures(notebooks: list[Path]) -> list[tuple[str, str, bytes]]:
                 continue
             pngs = [o["data"]["image/png"] for o in cell.get("outputs", []) if "data" in o]
             pngs = [png for png in pngs if png]
-            alt = cell.metadata.get("alt")
-            if len(pngs) != 1 or not alt:
-                raise ValueError(f"{path.name}: a {TAG!r} cell needs one figure and alt text")
-            figures.append((path.name[:2], alt, base64.b64decode(pngs[0])))
+            alt, caption = cell.metadata.get("alt"), cell.metadata.get("caption")
+            if len(pngs) != 1 or not alt or not caption:
+                raise ValueError(f"{path.name}: a {TAG!r} cell needs one figure, alt and caption")
+            figures.append((path.name[:2], alt, base64.b64decode(pngs[0]), caption))
     return figures
 
 
@@ -86,7 +88,7 @@ table { border-collapse: collapse; width: 100%; margin: 3mm 0; }
 th, td { border-bottom: 1px solid #bbb; padding: 1.2mm 2mm; text-align: left; vertical-align: top; }
 .figures { display: grid; grid-template-columns: 1fr 1fr; gap: 3mm; }
 figure { margin: 0; text-align: center; }
-figure img { max-width: 100%; max-height: 46mm; }
+figure img { max-width: 100%; height: 44mm; width: auto; object-fit: contain; }
 figcaption { font-size: 9pt; color: #333; }
 footer { font-size: 8pt; color: #555; margin-top: 2mm; }
 """
@@ -102,9 +104,10 @@ def write_print_page(path: Path) -> Path:
     figures = "".join(
         f'<figure><img alt="{html.escape(alt, quote=True)}" '
         f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        f"<figcaption>From lesson {lesson}</figcaption></figure>"
-        for lesson, alt, png in tagged_figures(notebooks)
+        f"<figcaption>{html.escape(caption)} (Lesson {lesson})</figcaption></figure>"
+        for lesson, alt, png, caption in tagged_figures(notebooks)
     )
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>SSD on one page</title>
 <style>{PRINT_STYLE}</style></head><body>
@@ -112,7 +115,7 @@ def write_print_page(path: Path) -> Path:
 <p><strong>The idea.</strong> {html.escape(IDEA)}</p>
 <table><tr><th>What</th><th>Value</th><th>Lesson</th></tr>{rows}</table>
 <div class="figures">{figures}</div>
-<footer>ssd-lesson · text and figures CC BY 4.0 · code MIT</footer>
+<footer>ssd-lesson {version} · text and figures CC BY 4.0 · code MIT</footer>
 </body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,11 +124,11 @@ def write_print_page(path: Path) -> Path:
 
 
 def handout_markdown(figures: list[tuple[str, str, str]]) -> str:
-    """The handout page; ``figures`` are (lesson, alt text, image path) triples."""
+    """The handout page; ``figures`` are (lesson, alt text, image path, caption)."""
     rows = "\n".join(f"| {what} | {value} | {lesson} |" for what, value, lesson in key_numbers())
     cards = "\n".join(
-        f":::{{grid-item}}\n![{alt}]({image})\n\nFrom lesson {lesson}\n:::"
-        for lesson, alt, image in figures
+        f":::{{grid-item}}\n![{alt}]({image})\n\n{caption} (Lesson {lesson})\n:::"
+        for lesson, alt, image, caption in figures
     )
     return f"""# Handout: SSD on one page
 
@@ -150,10 +153,10 @@ def write_handout(stage: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     figures = []
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    for number, (lesson, alt, png) in enumerate(tagged_figures(notebooks)):
+    for number, (lesson, alt, png, caption) in enumerate(tagged_figures(notebooks)):
         name = f"handout/figure{number}.png"
         (stage / name).write_bytes(png)
-        figures.append((lesson, alt.replace("]", ")").replace("[", "("), name))
+        figures.append((lesson, alt.replace("]", ")").replace("[", "("), name, caption))
     page = stage / "handout.md"
     page.write_text(handout_markdown(figures))
     return page

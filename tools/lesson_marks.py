@@ -8,8 +8,9 @@ never drift; ``python tools/lesson_marks.py NOTEBOOK.ipynb ...`` applies them wi
   (JupyterLab, Binder, nbval) it does nothing.
 - Slide marks live in cell metadata (``slideshow.slide_type``), as nbconvert's slides and
   jupyterlab-rise read them: a ``#`` or ``##`` heading starts a new slide, a ``###`` heading a
-  new sub-slide (below the slide, reached with the down arrow); every other cell continues the
-  slide above it, so nothing else is marked. A slide can only start at a cell, so a Markdown
+  new sub-slide (below the slide, reached with the down arrow), and so does a figure (a code
+  cell with alt text) unless the cell just above it starts a slide; every other cell continues
+  the slide above it, so nothing else is marked. A slide can only start at a cell, so a Markdown
   cell with a heading after its first line is split there, one cell per section.
 """
 
@@ -96,8 +97,12 @@ def apply(notebook) -> None:
         cell = nbformat.v4.new_code_cell(colab_source(), metadata={"tags": [COLAB_TAG]})
         cell.id = COLAB_TAG  # a fixed id: re-running this changes nothing
         notebook.cells.insert(first_code, cell)
+    previous = None
     for cell in notebook.cells:
         mark = slide_type(cell)
+        if mark is None and cell.cell_type == "code" and cell.metadata.get("alt") and not previous:
+            mark = "subslide"  # a figure gets the screen to itself, with the code that draws it
+        previous = mark
         if mark:
             cell.metadata["slideshow"] = {"slide_type": mark}
         else:

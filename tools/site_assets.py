@@ -16,7 +16,13 @@ NODE_MODULES = SITE / "node_modules"
 
 # What each page needs, as paths inside site/node_modules.
 MATHJAX3 = ["mathjax/es5"]  # the website: Sphinx loads mathjax/tex-chtml.js
-REVEAL = ["reveal.js/dist", "reveal.js/plugin"]
+REVEAL = [  # only the "white" theme: most others import fonts from Google
+    "reveal.js/dist/reveal.css",
+    "reveal.js/dist/reveal.js",
+    "reveal.js/dist/theme/white.css",
+    "reveal.js/dist/theme/fonts",
+    "reveal.js/plugin/notes",
+]
 MATHJAX2 = [  # the slides: nbconvert's template calls MathJax 2's API (MathJax.Hub)
     "mathjax2/MathJax.js",
     "mathjax2/config",
