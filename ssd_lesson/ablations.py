@@ -33,8 +33,8 @@ from ssd_lesson.loss import ssd_loss
 SIZES = {
     "full": {"train_images": 2400, "val_images": 500, "epochs": 3, "batch_size": 32,
              "lr": 5e-3, "few_images": 600, "few_epochs": 8},
-    "live": {"train_images": 640, "val_images": 150, "epochs": 2, "batch_size": 16,
-             "lr": 3e-3, "few_images": 200, "few_epochs": 3},
+    "live": {"train_images": 800, "val_images": 150, "epochs": 2, "batch_size": 16,
+             "lr": 3e-3, "few_images": 240, "few_epochs": 3},
 }  # fmt: skip
 TRAIN_SEED = 2000  # + the run's seed: each seed draws its own training images
 # Objects of long thin shapes (experiment 2) and of the augmentation experiment's training
