@@ -93,7 +93,7 @@ bench-seeds: $(STAMP)
 	$(BIN)/python benchmarks/bench_seeds.py
 
 # Lesson 08's experiments at full size, 3 seeds: prints the table, saves notebooks/ablations/results.json
-# (about 30 minutes on 2 cores; lesson 08 reads the file).
+# (about 21 minutes on 2 cores; lesson 08 reads the file).
 ablations: $(STAMP)
 	$(BIN)/python -m ssd_lesson.ablation_runs --seeds 0 1 2 --out notebooks/ablations/results.json
 

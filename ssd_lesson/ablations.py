@@ -13,9 +13,10 @@ run of the package's ``fit``, with lesson 06's recipe made smaller, on shapes:
    alone; and the threshold 0.3, 0.5 or 0.7.
 
 The first variant of each experiment is the package's own choice, the one the others are
-compared with. ``run_ablations`` trains them all for a few seeds; ``ssd_lesson.ablation_table``
-prints the means, the spreads and the verdicts. ``python -m ssd_lesson.ablations`` (``make
-ablations``) does both and saves the results to ``notebooks/ablations/results.json``.
+compared with. This module only describes the experiments: ``ssd_lesson.ablation_runs`` trains
+and measures them (``run_ablations``), ``ssd_lesson.ablation_table`` prints the means, the
+spreads and the verdicts. ``python -m ssd_lesson.ablation_runs`` (``make ablations``) does both
+and saves the results to ``notebooks/ablations/results.json``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from dataclasses import asdict, dataclass
 from ssd_lesson.alternatives import all_negatives_loss, softmax_focal_loss
 from ssd_lesson.loss import ssd_loss
 
-# How big each run is. "full": what `make ablations` runs with 3 seeds (about 30 minutes on 2
-# CPU cores); 2400 images seen 3 times reach mAP@0.5 above 0.8. "live": what lesson 08 runs, one
+# How big each run is. "full": what `make ablations` runs with 3 seeds (21 minutes on 2 CPU
+# cores); 2400 images seen 3 times reach mAP@0.5 above 0.8. "live": what lesson 08 runs, one
 # seed, a few seconds a run: too short to judge by, long enough to see each piece work.
 # The augmentation experiment trains on few images for more epochs: augmentation is for data
 # that is scarce, and on a CPU it costs about 10 ms per image.
